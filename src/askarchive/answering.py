@@ -1,0 +1,104 @@
+"""One question in, one grounded ``Answer`` out: rewrite, retrieve, answer, fall back.
+
+Kept apart from ``archive.py`` so the facade stays a list of user actions and this file holds the
+policy: follow-ups are rewritten (by the LLM when one is configured, else by rules), the window
+from the question or the conversation is applied, and an LLM failure degrades to an extractive
+answer with a one-line notice instead of an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from askarchive.errors import LLMUnavailable
+from askarchive.models import Answer, Turn
+
+if TYPE_CHECKING:
+    from askarchive.archive import Archive
+    from askarchive.llm import LLMConfig
+
+
+def _llm_config(llm: LLMConfig | str | bool | None, model: str | None) -> LLMConfig | None:
+    from askarchive.llm import LLMConfig
+
+    if llm is False:
+        return None
+    if isinstance(llm, LLMConfig):
+        return llm
+    return LLMConfig.resolve(url=llm if isinstance(llm, str) else None, model=model)
+
+
+def answer_question(
+    archive: Archive,
+    question: str,
+    turns: Sequence[Turn],
+    since: str | dt.date | None,
+    until: str | dt.date | None,
+    llm: LLMConfig | str | bool | None,
+    model: str | None,
+    on_token: Callable[[str], None] | None,
+    cancel: threading.Event | None,
+    source: str | None,
+    k: int,
+) -> Answer:
+    from askarchive.answer import extractive_answer
+    from askarchive.conversation import rewrite
+    from askarchive.querydates import merge, parse_window
+
+    config = _llm_config(llm, model)
+    notice: str | None = None
+
+    rw = rewrite(question, turns)
+    query, window = rw.query, rw.window
+    if config is not None and rw.followup:
+        from askarchive.llm import rewrite_query
+
+        try:
+            query, parsed = parse_window(rewrite_query(config, question, turns))
+            window = parsed or window
+        except LLMUnavailable as exc:
+            notice = f"LLM unavailable ({exc}); follow-up rewritten by rules"
+
+    # Explicit since/until (flags, filters) win over any window read from the words.
+    explicit = archive.explicit_window(since, until)
+    window = merge(explicit, window) if explicit else window
+    qvec = archive.embedder.encode([query])[0]
+    passages = archive.retriever.search(query, k, window=window, source=source, qvec=qvec)
+
+    if config is not None and passages:
+        from askarchive.llm import llm_answer
+
+        try:
+            answer = llm_answer(
+                question,
+                passages,
+                config,
+                embed=archive.embedder.encode,
+                on_token=on_token,
+                cancel=cancel,
+                window=window,
+                query_used=query,
+            )
+            if notice:
+                answer.notice = notice
+            return answer
+        except LLMUnavailable as exc:
+            notice = f"LLM unavailable ({exc}); showing an extractive answer"
+
+    answer = extractive_answer(
+        question,
+        passages,
+        query_vector=qvec,
+        embed=archive.embedder.encode,
+        window=window,
+        query_used=query,
+    )
+    answer.notice = notice
+    if on_token is not None:
+        on_token(answer.text)
+    return answer
+
+

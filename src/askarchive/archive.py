@@ -1,0 +1,288 @@
+"""``Archive``: the one facade the CLI, the TUI and Python users call.
+
+Each public method is one user-level action; the CLI maps one command onto one method with the
+same option names. Opening is cheap: the model loads on first embed, FAISS on first search.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from askarchive.chunking import ChunkSettings
+from askarchive.embedding import Embedder, SentenceTransformerEmbedder
+from askarchive.errors import BadInput, StoreEmpty, StoreMissing
+from askarchive.models import Answer, Article, DateWindow, IndexReport, Passage, Stats, Turn
+from askarchive.store import Store
+
+if TYPE_CHECKING:
+    from askarchive.indexer import ProgressCallback
+    from askarchive.llm import LLMConfig
+    from askarchive.retriever import Mode, Retriever
+
+DEFAULT_INDEX = "embeddings"
+
+
+def default_index_dir() -> Path:
+    return Path(os.environ.get("ASKARCHIVE_INDEX") or DEFAULT_INDEX)
+
+
+class Archive:
+    """An index directory plus the model that reads and writes it."""
+
+    def __init__(
+        self, root: Path, store: Store, embedder: Embedder, settings: ChunkSettings
+    ) -> None:
+        self.root = root
+        self._store = store
+        self.embedder = embedder
+        self.settings = settings
+        self._retriever: Retriever | None = None
+
+    # -- opening ------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        index: str | Path | None = None,
+        *,
+        model: str | None = None,
+        embedder: Embedder | None = None,
+        chunk_tokens: int | None = None,
+        chunk_overlap: int | None = None,
+        create: bool = True,
+    ) -> Archive:
+        """Open (or with ``create``, start) the store in ``index`` (default ``./embeddings``)."""
+        root = Path(index).expanduser() if index is not None else default_index_dir()
+        if root.exists() and not root.is_dir():
+            raise BadInput(f"--index {root} is a file, not a folder; pass a folder for the index")
+        store = Store.open(root, create=create)
+        if store is None:
+            raise StoreMissing(f"no index at {root}; build one with `askarchive index PATH --index {root}`")
+        emb = embedder or SentenceTransformerEmbedder(model)
+        manifest = store.manifest()
+        default = ChunkSettings()
+        stored = ChunkSettings(
+            int(manifest.get("chunk_tokens", default.max_tokens)),
+            int(manifest.get("chunk_overlap", default.overlap_tokens)),
+        )
+        settings = ChunkSettings(
+            chunk_tokens if chunk_tokens is not None else stored.max_tokens,
+            chunk_overlap if chunk_overlap is not None else stored.overlap_tokens,
+        )
+        if "model" in manifest:
+            store.check_manifest(emb.name, emb.dim, settings.as_manifest())
+        return cls(root, store, emb, settings)
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def warm_up(self) -> None:
+        """Load the embedding model now (it otherwise loads on first use)."""
+        load = getattr(self.embedder, "load", None)
+        if load is not None:
+            load()
+
+    # -- indexing -----------------------------------------------------------------------------
+    def index(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        rebuild: bool = False,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> IndexReport:
+        """Bring the index up to date with ``paths``; only new or changed articles are embedded."""
+        from askarchive.indexer import check_paths, run_index
+
+        check_paths(paths)
+        store = self._store
+        store.lock()
+        try:
+            if rebuild:
+                return self._rebuild(paths, progress, cancel)
+            if "model" not in store.manifest():
+                store.init_manifest(self.embedder.name, self.embedder.dim, self.settings.as_manifest())
+            store.remove_stale_files()
+            return run_index(store, self.embedder, self.settings, paths, progress=progress, cancel=cancel)
+        finally:
+            store.unlock()
+            self._retriever = None
+
+    def _rebuild(
+        self,
+        paths: Sequence[str | Path],
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> IndexReport:
+        from askarchive.indexer import run_index
+
+        fresh = Store.open_file(self.root, Store.new_database_path(self.root))
+        try:
+            fresh.init_manifest(self.embedder.name, self.embedder.dim, self.settings.as_manifest())
+            report = run_index(fresh, self.embedder, self.settings, paths, progress=progress, cancel=cancel)
+        except BaseException:
+            fresh.con.close()
+            for p in self.root.glob(f"store-{fresh.uid}*"):
+                p.unlink(missing_ok=True)
+            raise
+        if report.interrupted:
+            # Half a rebuild is not an index: keep serving the old one.
+            fresh.con.close()
+            for p in self.root.glob(f"store-{fresh.uid}*"):
+                p.unlink(missing_ok=True)
+            return report
+        fresh.publish()
+        old, self._store = self._store, fresh
+        fresh._lock_fd, old._lock_fd = old._lock_fd, None
+        old.con.close()
+        fresh.remove_stale_files()
+        return report
+
+    # -- reading ------------------------------------------------------------------------------
+    def stats(self) -> Stats:
+        articles, chunks = self._store.counts()
+        first, last = self._store.date_range()
+        model = self._store.manifest().get("model", self.embedder.name)
+        return Stats(articles, chunks, model, first, last, self._store.size_bytes())
+
+    def article(self, article_id: str) -> Article:
+        found = self._store.article(article_id)
+        if found is None:
+            raise BadInput(f"no article with id {article_id!r} in {self.root}; ids come from search results")
+        return found
+
+    def _require_articles(self) -> None:
+        if self._store.counts()[0] == 0:
+            raise StoreEmpty(
+                f"the index at {self.root} is empty; add articles with "
+                f"`askarchive index PATH --index {self.root}`"
+            )
+
+    @property
+    def retriever(self) -> Retriever:
+        from askarchive.retriever import Retriever
+
+        if self._retriever is None:
+            self._retriever = Retriever(self._store, self.embedder)
+        return self._retriever
+
+    @staticmethod
+    def explicit_window(
+        since: str | dt.date | None, until: str | dt.date | None
+    ) -> DateWindow | None:
+        from askarchive.querydates import parse_date_arg
+
+        lo = parse_date_arg(since, end=False)
+        hi = parse_date_arg(until, end=True)
+        if lo is not None and hi is not None and lo > hi:
+            raise BadInput(f"--since {lo} is after --until {hi}; swap them")
+        return DateWindow(lo, hi, "explicit") if (lo or hi) else None
+
+    def resolve_window(
+        self, query: str, since: str | dt.date | None, until: str | dt.date | None, parse_dates: bool
+    ) -> tuple[str, DateWindow | None]:
+        """The query to run and the date window: explicit since/until win over query phrases."""
+        from askarchive.querydates import merge, parse_window
+
+        explicit = self.explicit_window(since, until)
+        cleaned, parsed = parse_window(query) if parse_dates else (query, None)
+        return (cleaned.strip() or query), merge(explicit, parsed)
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        since: str | dt.date | None = None,
+        until: str | dt.date | None = None,
+        mode: Mode = "hybrid",
+        parse_dates: bool = True,
+        source: str | None = None,
+    ) -> list[Passage]:
+        """Top ``k`` passages for ``query``, each with an exact citation."""
+        from askarchive.retriever import MODES
+
+        if not query or not query.strip():
+            raise BadInput("the query is empty; type some words to search for")
+        if k < 1:
+            raise BadInput(f"k must be at least 1 (got {k})")
+        if mode not in MODES:
+            raise BadInput(f"unknown mode {mode!r}; use one of: {', '.join(MODES)}")
+        text, window = self.resolve_window(query, since, until, parse_dates)
+        self._require_articles()
+        return self.retriever.search(text, k, window=window, source=source, mode=mode)
+
+    # -- answering ----------------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Turn | str] | None = None,
+        since: str | dt.date | None = None,
+        until: str | dt.date | None = None,
+        llm: LLMConfig | str | bool | None = None,
+        model: str | None = None,
+        on_token: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+        source: str | None = None,
+        k: int = 5,
+    ) -> Answer:
+        """Answer ``question`` from the archive, citing every sentence, or say it is not there.
+
+        ``llm``: None uses the endpoint configured by env or config file (if any), False never
+        uses one, a string is an endpoint URL. ``model`` names the LLM model.
+        """
+        from askarchive.answering import answer_question
+
+        if not question or not question.strip():
+            raise BadInput("the question is empty; type a question about the archive")
+        self.explicit_window(since, until)  # validate dates before any work
+        self._require_articles()
+        turns = [t if isinstance(t, Turn) else Turn(t, t) for t in (history or [])]
+        return answer_question(
+            self, question, turns, since, until, llm, model, on_token, cancel, source, k
+        )
+
+    def conversation(
+        self,
+        since: str | dt.date | None = None,
+        until: str | dt.date | None = None,
+        source: str | None = None,
+    ) -> Conversation:
+        return Conversation(self, since, until, source)
+
+
+class Conversation:
+    """Questions that build on each other: each ``ask`` sees the earlier turns."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        since: str | dt.date | None = None,
+        until: str | dt.date | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.archive = archive
+        self.since = since
+        self.until = until
+        self.source = source
+        self.turns: list[Turn] = []
+
+    def ask(self, question: str, **kwargs: object) -> Answer:
+        kwargs.setdefault("since", self.since)
+        kwargs.setdefault("until", self.until)
+        kwargs.setdefault("source", self.source)
+        answer = self.archive.ask(question, history=list(self.turns), **kwargs)  # type: ignore[arg-type]
+        self.turns.append(Turn(question, answer.query_used, answer.text, answer.window))
+        return answer
+
+    def reset(self) -> None:
+        self.turns.clear()

@@ -1,0 +1,116 @@
+"""Split an article body into sentence-aligned chunks that fit the embedding model.
+
+Budgets are counted in the model's own tokens (the title prefix included), so no chunk is ever
+silently truncated by the model. Every chunk is an exact slice of the body: ``body[start:end]``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from askarchive.models import Article, Chunk
+
+if TYPE_CHECKING:
+    from askarchive.embedding import Embedder
+
+# Titles are repeated in every chunk's embedding text; a runaway title must not eat the budget.
+MAX_TITLE_TOKENS = 32
+_PARAGRAPH = re.compile(r"[^\n]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSettings:
+    max_tokens: int = 160
+    overlap_tokens: int = 32
+
+    def as_manifest(self) -> dict[str, int]:
+        return {"chunk_tokens": self.max_tokens, "chunk_overlap": self.overlap_tokens}
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of ``text``; lines are never merged, so headings stay separate."""
+    import blingfire
+
+    spans: list[tuple[int, int]] = []
+    for line in _PARAGRAPH.finditer(text):
+        segment = line.group()
+        if not segment.strip():
+            continue
+        base = line.start()
+        # blingfire offsets are character offsets into the string it was given.
+        _, offsets = blingfire.text_to_sentences_and_offsets(segment)
+        for s, e in offsets:
+            if e > s and segment[s:e].strip():
+                spans.append((base + s, base + e))
+    return spans
+
+
+def embedding_text(title: str, chunk_text: str) -> str:
+    """The text actually embedded: title as context, then the chunk."""
+    return f"{title}\n{chunk_text}" if title else chunk_text
+
+
+def _title_prefix(title: str, embedder: Embedder) -> str:
+    offsets = embedder.token_offsets(title)
+    if len(offsets) <= MAX_TITLE_TOKENS:
+        return title
+    return title[: offsets[MAX_TITLE_TOKENS - 1][1]]
+
+
+def chunk_article(
+    article: Article, embedder: Embedder, settings: ChunkSettings
+) -> tuple[list[Chunk], list[str]]:
+    """Return the chunks of ``article`` and, in parallel, the texts to embed for them."""
+    body = article.body
+    if not body.strip():
+        return [], []
+    title = _title_prefix(article.title, embedder)
+    title_cost = len(embedder.token_offsets(title)) + 1 if title else 0
+    budget = max(8, min(settings.max_tokens, embedder.max_tokens) - title_cost)
+    overlap = min(settings.overlap_tokens, budget // 2)
+
+    offsets = embedder.token_offsets(body)
+    token_starts = [s for s, _ in offsets]
+    token_ends = [e for _, e in offsets]
+
+    def tokens_in(start: int, end: int) -> int:
+        return bisect.bisect_right(token_starts, end - 1) - bisect.bisect_left(token_ends, start + 1)
+
+    # Units are sentences, or pieces of a sentence too long for the budget on its own.
+    units: list[tuple[int, int, int]] = []
+    for s, e in sentence_spans(body):
+        n = tokens_in(s, e)
+        if n <= budget:
+            units.append((s, e, n))
+            continue
+        first = bisect.bisect_left(token_ends, s + 1)
+        last = bisect.bisect_right(token_starts, e - 1)
+        for i in range(first, last, budget):
+            j = min(i + budget, last)
+            units.append((token_starts[i], token_ends[j - 1], j - i))
+
+    chunks: list[Chunk] = []
+    texts: list[str] = []
+    i = 0
+    while i < len(units):
+        total = 0
+        j = i
+        while j < len(units) and (total + units[j][2] <= budget or j == i):
+            total += units[j][2]
+            j += 1
+        start, end = units[i][0], units[j - 1][1]
+        text = body[start:end]
+        chunks.append(Chunk(article.id, len(chunks), start, end, text, total + title_cost))
+        texts.append(embedding_text(title, text))
+        if j >= len(units):
+            break
+        # Step back over trailing sentences so the next chunk repeats up to `overlap` tokens.
+        k, carried = j, 0
+        while k - 1 > i and carried + units[k - 1][2] <= overlap:
+            k -= 1
+            carried += units[k][2]
+        i = k
+    return chunks, texts

@@ -1,0 +1,238 @@
+"""The ``askarchive`` command. Each subcommand is a thin wrapper over one ``Archive`` call, and
+its options carry the same names as that call's keyword arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from askarchive.errors import AskArchiveError
+
+
+def _add_index_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--index",
+        metavar="DIR",
+        default=None,
+        help="index folder (default: $ASKARCHIVE_INDEX, else ./embeddings)",
+    )
+    p.add_argument("--model", default=None, help="embedding model folder (default: bundled MiniLM)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="askarchive", description="Ask questions of a news archive, with exact citations."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", help="index (or re-index) archive folders and files")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _add_index_option(p)
+    p.add_argument("--rebuild", action="store_true", help="start the index over from scratch")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("stats", help="what the index holds")
+    _add_index_option(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("search", help="find passages, with citations")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("--since", default=None, help="earliest publication date (YYYY[-MM[-DD]])")
+    p.add_argument("--until", default=None, help="latest publication date (YYYY[-MM[-DD]])")
+    p.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "keyword"])
+    p.add_argument(
+        "--no-parse-dates",
+        dest="parse_dates",
+        action="store_false",
+        help="do not read date phrases like 'in June 2016' from the query",
+    )
+    p.add_argument("--source", default=None, help="only articles whose path contains this text")
+    _add_index_option(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("ask", help="answer a question from the archive, citing every sentence")
+    p.add_argument("question")
+    p.add_argument("--since", default=None)
+    p.add_argument("--until", default=None)
+    p.add_argument("--llm", default=None, metavar="URL", help="OpenAI-compatible endpoint URL")
+    p.add_argument("--llm-model", dest="llm_model", default=None, help="model name for --llm")
+    p.add_argument("--no-llm", dest="no_llm", action="store_true", help="never use an LLM")
+    p.add_argument("--source", default=None)
+    _add_index_option(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("chat", help="open the terminal chat")
+    _add_index_option(p)
+    p.add_argument("--archive", default=None, metavar="PATH", help="index this archive first")
+    p.add_argument("--llm", default=None, metavar="URL")
+    p.add_argument("--llm-model", dest="llm_model", default=None)
+
+    p = sub.add_parser("eval", help="retrieval quality on a BEIR-layout folder")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--answers", action="store_true", help="also score gold answers in top 5")
+    p.add_argument("--articles", action="store_true", help="join paragraphs into whole articles")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N queries")
+    p.add_argument("--model", default=None)
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def _open(args: argparse.Namespace, create: bool = False):  # type: ignore[no-untyped-def]
+    from askarchive.archive import Archive
+
+    return Archive.open(args.index, model=args.model, create=create)
+
+
+class _Interrupts:
+    """First Ctrl-C asks indexing to stop after the batch in flight; a second one aborts."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __enter__(self) -> threading.Event:
+        self._old = signal.signal(signal.SIGINT, self._handle)
+        return self.event
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+        print("\nstopping after the current batch (Ctrl-C again to abort)…", file=sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._old)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from askarchive import render
+
+    archive = _open(args, create=True)
+    with archive, _Interrupts() as cancel, render.IndexProgress(enabled=not args.json) as bar:
+        try:
+            report = archive.index(args.paths, rebuild=args.rebuild, progress=bar, cancel=cancel)
+        except AskArchiveError as err:
+            report = getattr(err, "report", None)
+            if report is not None:
+                bar.close()
+                if args.json:
+                    _print_json(report.to_dict())
+                else:
+                    render.index_report(report)
+            raise
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        render.index_report(report)
+    return 130 if report.interrupted else 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from askarchive import render
+
+    with _open(args) as archive:
+        stats = archive.stats()
+    if args.json:
+        _print_json(stats.to_dict())
+    else:
+        render.stats(stats, archive.root)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from askarchive import render
+
+    with _open(args) as archive:
+        passages = archive.search(
+            args.query,
+            k=args.k,
+            since=args.since,
+            until=args.until,
+            mode=args.mode,
+            parse_dates=args.parse_dates,
+            source=args.source,
+        )
+    if args.json:
+        _print_json([{"rank": i, **p.to_dict()} for i, p in enumerate(passages, 1)])
+    else:
+        render.passages(args.query, passages)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from askarchive import render
+
+    llm: str | bool | None = False if args.no_llm else args.llm
+    stream = None if args.json else render.TokenStream()
+    with _open(args) as archive:
+        answer = archive.ask(
+            args.question,
+            since=args.since,
+            until=args.until,
+            llm=llm,
+            model=args.llm_model,
+            source=args.source,
+            on_token=stream if stream is not None and stream.live else None,
+        )
+    if args.json:
+        _print_json(answer.to_dict())
+    else:
+        render.answer(answer, streamed=bool(stream and stream.live and answer.mode == "llm"))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from askarchive.tui import run_chat
+
+    run_chat(args.index, args.archive, llm=args.llm, llm_model=args.llm_model, model=args.model)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from askarchive import evaluate, render
+
+    result = evaluate.run(
+        args.dir, answers=args.answers, articles=args.articles, limit=args.limit, model=args.model
+    )
+    if args.json:
+        _print_json(result)
+    else:
+        render.eval_table(result)
+    return 0
+
+
+COMMANDS = {
+    "index": cmd_index,
+    "stats": cmd_stats,
+    "search": cmd_search,
+    "ask": cmd_ask,
+    "chat": cmd_chat,
+    "eval": cmd_eval,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except AskArchiveError as err:
+        print(f"askarchive: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("askarchive: interrupted; the index keeps its last committed state", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

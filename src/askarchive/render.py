@@ -1,0 +1,178 @@
+"""Terminal output for the CLI. Article text is always wrapped in ``rich.text.Text``, never parsed
+as markup, so a passage containing ``[bold]`` prints literally."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from askarchive.indexer import Progress
+from askarchive.models import Answer, IndexReport, Passage, Stats
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+
+class IndexProgress:
+    """Progress callback for ``Archive.index``: a bar on a terminal, silence when piped."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._progress: Any = None
+        self._task: Any = None
+        self._phase = ""
+
+    def __enter__(self) -> IndexProgress:
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress as Bar,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Bar(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            )
+            self._progress.start()
+        return self
+
+    def __call__(self, p: Progress) -> None:
+        if self._progress is None:
+            return
+        if p.phase != self._phase:
+            self._phase = p.phase
+            total = p.chunks_total if p.phase == "embed" else p.total
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+            self._task = self._progress.add_task(p.phase, total=total or None, detail="")
+        if p.phase == "embed":
+            rate = ""
+            task = self._progress.tasks[-1]
+            if task.elapsed:
+                rate = f"{p.chunks_done / task.elapsed:5.1f} chunks/s"
+            detail = f"chunks · {p.done}/{p.total} articles · {rate}"
+            self._progress.update(self._task, completed=p.chunks_done, detail=detail)
+        else:
+            self._progress.update(self._task, completed=p.done, detail="files")
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def index_report(report: IndexReport) -> None:
+    for s in report.skipped:
+        err.print(Text(f"skipped {s.path}: {s.reason}", style="yellow"))
+    for w in report.warnings:
+        err.print(Text(f"warning {w.path}: {w.reason}", style="yellow"))
+    if report.interrupted:
+        err.print("interrupted: the committed part is kept; run the same command to finish")
+    if report.added or report.updated or report.removed:
+        line = (
+            f"{report.added} added, {report.updated} updated, {report.removed} removed, "
+            f"{report.unchanged} unchanged; {report.chunks} chunks embedded in {report.seconds:.1f} s"
+        )
+    else:
+        line = f"nothing changed: {report.unchanged} articles up to date, nothing embedded"
+    if report.skipped:
+        line += f"; {len(report.skipped)} skipped"
+    out.print(Text(line))
+
+
+def stats(s: Stats, root: Path) -> None:
+    span = (
+        f"{s.first_date} to {s.last_date}" if s.first_date and s.last_date else "no dated articles"
+    )
+    out.print(Text(f"index     {root}"))
+    out.print(Text(f"articles  {s.articles}"))
+    out.print(Text(f"chunks    {s.chunks}"))
+    out.print(Text(f"model     {s.model}"))
+    out.print(Text(f"dates     {span}"))
+    out.print(Text(f"size      {s.bytes / 1e6:.1f} MB"))
+
+
+def highlight(text: str, query: str) -> Text:
+    from askarchive.retriever import query_terms
+
+    t = Text(text)
+    terms = [re.escape(w) for w in query_terms(query) if len(w) > 1]
+    if terms:
+        t.highlight_regex(re.compile(r"\b(" + "|".join(terms) + r")\w*", re.IGNORECASE), "bold yellow")
+    return t
+
+
+def passages(query: str, found: list[Passage]) -> None:
+    if not found:
+        out.print("no passages matched; try other words or a wider date range")
+        return
+    window = found[0].window
+    if window is not None:
+        out.print(Text(f"date window: {window.describe()} ({window.origin})", style="dim"))
+    for rank, p in enumerate(found, 1):
+        c = p.citation
+        head = Text(f"{rank}. ", style="bold")
+        head.append(c.title, style="bold")
+        head.append(f"  {c.date.isoformat() if c.date else 'undated'}  ", style="cyan")
+        head.append(f"{c.path}:{c.start}-{c.end}", style="dim")
+        out.print(head)
+        out.print(highlight(p.text, query))
+        for d in p.duplicates:
+            out.print(Text(f"   also: {d.title} ({d.date or 'undated'}) {d.path}", style="dim"))
+        out.print()
+
+
+def answer(a: Answer, streamed: bool = False) -> None:
+    if a.notice:
+        err.print(Text(a.notice, style="yellow"))
+    if a.window is not None:
+        err.print(Text(f"date window: {a.window.describe()}", style="dim"))
+    if not streamed:
+        out.print(Text(a.text))
+    flagged = [s for s in a.sentences if s.supported is False]
+    for s in flagged:
+        err.print(Text(f"unsupported: {s.text} ({s.note})", style="red"))
+
+
+class TokenStream:
+    """Prints LLM tokens as they arrive, when stdout is a terminal."""
+
+    def __init__(self) -> None:
+        self.live = sys.stdout.isatty()
+
+    def __call__(self, token: str) -> None:
+        sys.stdout.write(token)
+        sys.stdout.flush()
+
+
+def eval_table(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{result.get('name', 'eval')}: {result.get('queries')} queries")
+    metrics = [m for m in ("ndcg@10", "recall@10", "recall@100", "mrr@10", "answer@5")
+               if any(m in row for row in result["modes"].values())]
+    table.add_column("mode")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    for mode, row in result["modes"].items():
+        table.add_row(mode, *(f"{row[m]:.3f}" if m in row else "" for m in metrics))
+    out.print(table)

@@ -1,0 +1,74 @@
+"""Test helpers: small archives written on the fly, and store invariants."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from askarchive.embedding import HashEmbedder
+
+TOPICS = [
+    ("Ceasefire talks resume in Geneva", "Envoys met in Geneva on Monday to restart ceasefire talks."),
+    ("Oil prices fall after OPEC meeting", "Brent crude fell 4 percent after the OPEC meeting in Vienna."),
+    ("Drought hits wheat harvest in Morocco", "Farmers in Morocco reported the worst wheat harvest in decades."),
+    ("New metro line opens in Riyadh", "The first line of the Riyadh metro carried 20,000 passengers."),
+    ("Lebanon names new central bank governor", "Parliament approved the nomination after months of delay."),
+    ("Desalination plant approved for Gaza", "Donors pledged 500 million dollars for the plant."),
+]
+
+
+def write_article(folder: Path, name: str, title: str, body: str) -> Path:
+    path = folder / name
+    path.write_text(f"{title}\n\n{body}\n", encoding="utf-8")
+    return path
+
+
+def make_archive(folder: Path, n: int = 6, sentences: int = 12) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        title, lead = TOPICS[i % len(TOPICS)]
+        body = " ".join(
+            f"{lead} Paragraph {i}.{j} adds detail number {j * 7 + i} about {title.split()[0]}."
+            for j in range(sentences)
+        )
+        out.append(write_article(folder, f"article_{i:03d}.txt", f"{title} {i}", body))
+    return out
+
+
+def faiss_ids(store) -> set[int]:  # type: ignore[no-untyped-def]
+    import faiss
+
+    index = store.faiss_index()
+    return set(faiss.vector_to_array(index.id_map).tolist())
+
+
+def assert_consistent(store) -> None:  # type: ignore[no-untyped-def]
+    """Every FAISS id has a chunk row and back; every chunk has its article and keyword row."""
+    con = store.con
+    chunk_ids = {r[0] for r in con.execute("SELECT id FROM chunks")}
+    assert faiss_ids(store) == chunk_ids
+    fts_ids = {r[0] for r in con.execute("SELECT rowid FROM chunks_fts")}
+    assert fts_ids == chunk_ids
+    orphans = con.execute(
+        "SELECT COUNT(*) FROM chunks c LEFT JOIN articles a ON a.id = c.article_id WHERE a.id IS NULL"
+    ).fetchone()[0]
+    assert orphans == 0
+    empty = con.execute(
+        "SELECT COUNT(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.article_id = a.id)"
+    ).fetchone()[0]
+    assert empty == 0
+
+
+class SlowHashEmbedder(HashEmbedder):
+    """A hash embedder that takes real time per batch, so a test can kill it mid-run."""
+
+    def __init__(self, delay: float = 0.05, **kw) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**kw)
+        self.delay = delay
+
+    def encode(self, texts, batch_size: int = 32) -> np.ndarray:  # type: ignore[no-untyped-def]
+        time.sleep(self.delay)
+        return super().encode(texts, batch_size)

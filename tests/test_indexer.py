@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from askarchive import Archive
+from askarchive.embedding import HashEmbedder
+from askarchive.errors import NothingIndexed, StoreBusy, StoreMismatch
+from tests.helpers import assert_consistent, make_archive, write_article
+
+
+@pytest.fixture
+def archive_dir(tmp_path: Path) -> Path:
+    make_archive(tmp_path / "arch")
+    return tmp_path / "arch"
+
+
+def _open(tmp_path: Path, emb: HashEmbedder | None = None) -> Archive:
+    return Archive.open(tmp_path / "idx", embedder=emb or HashEmbedder())
+
+
+def test_first_index_then_nothing_to_do(tmp_path: Path, archive_dir: Path) -> None:
+    emb = HashEmbedder()
+    with _open(tmp_path, emb) as archive:
+        report = archive.index([archive_dir])
+        assert (report.added, report.updated, report.removed, report.unchanged) == (6, 0, 0, 0)
+        assert report.chunks == emb.encoded > 0
+        stats = archive.stats()
+        assert stats.articles == 6 and stats.chunks == report.chunks
+        assert stats.model == "hash-test" and stats.bytes > 0
+        assert_consistent(archive._store)
+
+        before = emb.encoded
+        again = archive.index([archive_dir])
+        assert (again.added, again.updated, again.removed, again.unchanged) == (0, 0, 0, 6)
+        assert again.chunks == 0 and emb.encoded == before
+
+
+def test_add_edit_remove_touch_only_cost_what_changed(tmp_path: Path, archive_dir: Path) -> None:
+    emb = HashEmbedder()
+    with _open(tmp_path, emb) as archive:
+        archive.index([archive_dir])
+        write_article(archive_dir, "new.txt", "A brand new story", "Only this one is new. " * 5)
+        before = emb.encoded
+        report = archive.index([archive_dir])
+        assert (report.added, report.unchanged) == (1, 6)
+        assert emb.encoded - before == report.chunks > 0
+
+        edited = archive_dir / "article_002.txt"
+        edited.write_text("Edited title\n\nThe body changed completely.\n", encoding="utf-8")
+        report = archive.index([archive_dir])
+        assert (report.added, report.updated, report.unchanged) == (0, 1, 6)
+
+        (archive_dir / "article_003.txt").unlink()
+        report = archive.index([archive_dir])
+        assert (report.removed, report.unchanged, report.chunks) == (1, 6, 0)
+
+        # A touch changes mtime but not content: re-read, nothing embedded.
+        t = archive_dir / "article_004.txt"
+        os.utime(t, ns=(t.stat().st_atime_ns, t.stat().st_mtime_ns + 10**9))
+        before = emb.encoded
+        report = archive.index([archive_dir])
+        assert report.unchanged == 6 and emb.encoded == before
+        assert archive.stats().articles == 6
+        assert_consistent(archive._store)
+        titles = {archive.article(p.article_id).title for p in archive.search("body changed", k=3)}
+        assert "Edited title" in titles
+
+
+def test_index_survives_reopen_and_faiss_loss(tmp_path: Path, archive_dir: Path) -> None:
+    with _open(tmp_path) as archive:
+        archive.index([archive_dir])
+        n = archive.stats().chunks
+    for f in (tmp_path / "idx").glob("*.faiss"):
+        f.unlink()  # FAISS is derived data: it must come back from SQLite
+    with _open(tmp_path) as archive:
+        assert archive.stats().chunks == n
+        assert_consistent(archive._store)
+        assert archive.search("ceasefire Geneva", k=2)
+
+
+def test_other_roots_are_left_alone(tmp_path: Path, archive_dir: Path) -> None:
+    other = tmp_path / "other"
+    make_archive(other, n=2)
+    with _open(tmp_path) as archive:
+        archive.index([archive_dir])
+        report = archive.index([other])
+        assert report.added == 2 and report.removed == 0
+        assert archive.stats().articles == 8
+
+
+def test_rebuild_starts_over_and_swaps_atomically(tmp_path: Path, archive_dir: Path) -> None:
+    emb = HashEmbedder()
+    with _open(tmp_path, emb) as archive:
+        archive.index([archive_dir])
+        old = sorted(p.name for p in (tmp_path / "idx").glob("store-*.sqlite"))
+        report = archive.index([archive_dir], rebuild=True)
+        assert report.added == 6
+        new = sorted(p.name for p in (tmp_path / "idx").glob("store-*.sqlite"))
+        assert len(new) == 1 and new != old
+        assert_consistent(archive._store)
+    with _open(tmp_path) as archive:
+        assert archive.stats().articles == 6
+
+
+def test_model_and_settings_mismatch(tmp_path: Path, archive_dir: Path) -> None:
+    with _open(tmp_path) as archive:
+        archive.index([archive_dir])
+    with pytest.raises(StoreMismatch, match="--rebuild"):
+        Archive.open(tmp_path / "idx", embedder=HashEmbedder(name="other-model"))
+    with pytest.raises(StoreMismatch, match="chunk_tokens"):
+        Archive.open(tmp_path / "idx", embedder=HashEmbedder(), chunk_tokens=99)
+    with pytest.raises(StoreMismatch, match="dims"):
+        Archive.open(tmp_path / "idx", embedder=HashEmbedder(dim=32))
+
+
+def test_second_writer_is_refused(tmp_path: Path, archive_dir: Path) -> None:
+    with _open(tmp_path) as first, _open(tmp_path) as second:
+        first._store.lock()
+        try:
+            with pytest.raises(StoreBusy, match="another `askarchive index`"):
+                second.index([archive_dir])
+        finally:
+            first._store.unlock()
+        assert second.index([archive_dir]).added == 6
+
+
+def test_bad_files_are_reported_and_the_rest_indexed(tmp_path: Path, archive_dir: Path) -> None:
+    (archive_dir / "blob.txt").write_bytes(b"\x00\x01\x02binary")
+    (archive_dir / "empty.txt").write_text("", encoding="utf-8")
+    (archive_dir / "notes.docx").write_bytes(b"PK")
+    with _open(tmp_path) as archive:
+        report = archive.index([archive_dir])
+    assert report.added == 6
+    reasons = {Path(s.path).name: s.reason for s in report.skipped}
+    assert set(reasons) == {"blob.txt", "empty.txt", "notes.docx"}
+    assert "binary" in reasons["blob.txt"] and "empty" in reasons["empty.txt"]
+    assert "unsupported" in reasons["notes.docx"]
+
+
+def test_nothing_indexable_is_an_error_with_the_report(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.txt").write_bytes(b"\x00\x00")
+    with _open(tmp_path) as archive, pytest.raises(NothingIndexed) as info:
+        archive.index([bad])
+    assert len(info.value.report.skipped) == 1  # type: ignore[attr-defined]
