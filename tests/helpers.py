@@ -10,11 +10,26 @@ import numpy as np
 from askarchive.embedding import HashEmbedder
 
 TOPICS = [
-    ("Ceasefire talks resume in Geneva", "Envoys met in Geneva on Monday to restart ceasefire talks."),
-    ("Oil prices fall after OPEC meeting", "Brent crude fell 4 percent after the OPEC meeting in Vienna."),
-    ("Drought hits wheat harvest in Morocco", "Farmers in Morocco reported the worst wheat harvest in decades."),
-    ("New metro line opens in Riyadh", "The first line of the Riyadh metro carried 20,000 passengers."),
-    ("Lebanon names new central bank governor", "Parliament approved the nomination after months of delay."),
+    (
+        "Ceasefire talks resume in Geneva",
+        "Envoys met in Geneva on Monday to restart ceasefire talks.",
+    ),
+    (
+        "Oil prices fall after OPEC meeting",
+        "Brent crude fell 4 percent after the OPEC meeting in Vienna.",
+    ),
+    (
+        "Drought hits wheat harvest in Morocco",
+        "Farmers in Morocco reported the worst wheat harvest in decades.",
+    ),
+    (
+        "New metro line opens in Riyadh",
+        "The first line of the Riyadh metro carried 20,000 passengers.",
+    ),
+    (
+        "Lebanon names new central bank governor",
+        "Parliament approved the nomination after months of delay.",
+    ),
     ("Desalination plant approved for Gaza", "Donors pledged 500 million dollars for the plant."),
 ]
 
@@ -53,11 +68,13 @@ def assert_consistent(store) -> None:  # type: ignore[no-untyped-def]
     fts_ids = {r[0] for r in con.execute("SELECT rowid FROM chunks_fts")}
     assert fts_ids == chunk_ids
     orphans = con.execute(
-        "SELECT COUNT(*) FROM chunks c LEFT JOIN articles a ON a.id = c.article_id WHERE a.id IS NULL"
+        "SELECT COUNT(*) FROM chunks c LEFT JOIN articles a ON a.id = c.article_id "
+        "WHERE a.id IS NULL"
     ).fetchone()[0]
     assert orphans == 0
     empty = con.execute(
-        "SELECT COUNT(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.article_id = a.id)"
+        "SELECT COUNT(*) FROM articles a "
+        "WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.article_id = a.id)"
     ).fetchone()[0]
     assert empty == 0
 

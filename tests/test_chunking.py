@@ -8,7 +8,22 @@ from askarchive.chunking import ChunkSettings, chunk_article, embedding_text, se
 from askarchive.embedding import HashEmbedder
 from askarchive.models import Article
 
-WORDS = "minister said the talks in Damascus would resume after the ceasefire held for days".split()
+WORDS = [
+    "minister",
+    "said",
+    "the",
+    "talks",
+    "in",
+    "Damascus",
+    "would",
+    "resume",
+    "after",
+    "the",
+    "ceasefire",
+    "held",
+    "for",
+    "days",
+]
 
 
 def _body(rng: random.Random, paragraphs: int) -> str:
@@ -38,7 +53,9 @@ def test_chunks_are_exact_slices_within_budget(seed: int) -> None:
     rng = random.Random(seed)
     emb = HashEmbedder(max_tokens=60)
     settings = ChunkSettings(max_tokens=rng.randint(20, 60), overlap_tokens=rng.randint(0, 15))
-    article = Article(id="a", title="Talks in Damascus", body=_body(rng, rng.randint(1, 8)), path="p")
+    article = Article(
+        id="a", title="Talks in Damascus", body=_body(rng, rng.randint(1, 8)), path="p"
+    )
     chunks, texts = chunk_article(article, emb, settings)
     assert chunks, "a non-empty body yields chunks"
     covered = set()
@@ -49,7 +66,7 @@ def test_chunks_are_exact_slices_within_budget(seed: int) -> None:
         assert emb.count_tokens([t])[0] <= settings.max_tokens
         covered.update(range(c.start, c.end))
     # Every word of the body lands in some chunk.
-    for s, e in emb.token_offsets(article.body):
+    for s, _ in emb.token_offsets(article.body):
         assert s in covered
     starts = [c.start for c in chunks]
     assert starts == sorted(starts) and len(set(starts)) == len(starts)
@@ -60,7 +77,7 @@ def test_overlap_repeats_trailing_sentences() -> None:
     article = Article(id="a", title="", body=body, path="p")
     chunks, _ = chunk_article(article, HashEmbedder(), ChunkSettings(40, 10))
     assert len(chunks) > 2
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in zip(chunks, chunks[1:], strict=False):
         assert b.start < a.end, "consecutive chunks share their boundary sentences"
 
 
@@ -68,9 +85,11 @@ def test_zero_overlap_and_empty_body() -> None:
     body = " ".join(f"Sentence number {i} is short." for i in range(40))
     article = Article(id="a", title="T", body=body, path="p")
     chunks, _ = chunk_article(article, HashEmbedder(), ChunkSettings(40, 0))
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in zip(chunks, chunks[1:], strict=False):
         assert b.start > a.end - 1
-    assert chunk_article(Article(id="b", title="T", body="  \n ", path="p"), HashEmbedder(), ChunkSettings()) == ([], [])
+    assert chunk_article(
+        Article(id="b", title="T", body="  \n ", path="p"), HashEmbedder(), ChunkSettings()
+    ) == ([], [])
 
 
 def test_overlong_sentence_is_split_at_token_boundaries() -> None:

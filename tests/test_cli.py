@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +40,9 @@ def empty_store(tmp_path: Path) -> Path:
 
 
 def test_missing_index(tmp_path: Path) -> None:
-    assert_one_line_error(run("search", "oil", "--index", str(tmp_path / "nope")), "askarchive index")
+    assert_one_line_error(
+        run("search", "oil", "--index", str(tmp_path / "nope")), "askarchive index"
+    )
     assert_one_line_error(run("stats", "--index", str(tmp_path / "nope")), "askarchive index")
 
 
@@ -51,7 +52,9 @@ def test_missing_archive_path(tmp_path: Path) -> None:
 
 
 def test_empty_store_says_how_to_index(empty_store: Path) -> None:
-    assert_one_line_error(run("search", "oil", "--index", str(empty_store)), "empty", "askarchive index")
+    assert_one_line_error(
+        run("search", "oil", "--index", str(empty_store)), "empty", "askarchive index"
+    )
     assert_one_line_error(run("ask", "oil?", "--index", str(empty_store)), "empty")
 
 

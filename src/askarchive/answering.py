@@ -100,5 +100,3 @@ def answer_question(
     if on_token is not None:
         on_token(answer.text)
     return answer
-
-

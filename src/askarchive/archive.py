@@ -61,7 +61,9 @@ class Archive:
             raise BadInput(f"--index {root} is a file, not a folder; pass a folder for the index")
         store = Store.open(root, create=create)
         if store is None:
-            raise StoreMissing(f"no index at {root}; build one with `askarchive index PATH --index {root}`")
+            raise StoreMissing(
+                f"no index at {root}; build one with `askarchive index PATH --index {root}`"
+            )
         emb = embedder or SentenceTransformerEmbedder(model)
         manifest = store.manifest()
         default = ChunkSettings()
@@ -111,9 +113,13 @@ class Archive:
             if rebuild:
                 return self._rebuild(paths, progress, cancel)
             if "model" not in store.manifest():
-                store.init_manifest(self.embedder.name, self.embedder.dim, self.settings.as_manifest())
+                store.init_manifest(
+                    self.embedder.name, self.embedder.dim, self.settings.as_manifest()
+                )
             store.remove_stale_files()
-            return run_index(store, self.embedder, self.settings, paths, progress=progress, cancel=cancel)
+            return run_index(
+                store, self.embedder, self.settings, paths, progress=progress, cancel=cancel
+            )
         finally:
             store.unlock()
             self._retriever = None
@@ -129,7 +135,9 @@ class Archive:
         fresh = Store.open_file(self.root, Store.new_database_path(self.root))
         try:
             fresh.init_manifest(self.embedder.name, self.embedder.dim, self.settings.as_manifest())
-            report = run_index(fresh, self.embedder, self.settings, paths, progress=progress, cancel=cancel)
+            report = run_index(
+                fresh, self.embedder, self.settings, paths, progress=progress, cancel=cancel
+            )
         except BaseException:
             fresh.con.close()
             for p in self.root.glob(f"store-{fresh.uid}*"):
@@ -158,7 +166,9 @@ class Archive:
     def article(self, article_id: str) -> Article:
         found = self._store.article(article_id)
         if found is None:
-            raise BadInput(f"no article with id {article_id!r} in {self.root}; ids come from search results")
+            raise BadInput(
+                f"no article with id {article_id!r} in {self.root}; ids come from search results"
+            )
         return found
 
     def _require_articles(self) -> None:
@@ -189,7 +199,11 @@ class Archive:
         return DateWindow(lo, hi, "explicit") if (lo or hi) else None
 
     def resolve_window(
-        self, query: str, since: str | dt.date | None, until: str | dt.date | None, parse_dates: bool
+        self,
+        query: str,
+        since: str | dt.date | None,
+        until: str | dt.date | None,
+        parse_dates: bool,
     ) -> tuple[str, DateWindow | None]:
         """The query to run and the date window: explicit since/until win over query phrases."""
         from askarchive.querydates import merge, parse_window

@@ -77,7 +77,9 @@ def chunk_article(
     token_ends = [e for _, e in offsets]
 
     def tokens_in(start: int, end: int) -> int:
-        return bisect.bisect_right(token_starts, end - 1) - bisect.bisect_left(token_ends, start + 1)
+        return bisect.bisect_right(token_starts, end - 1) - bisect.bisect_left(
+            token_ends, start + 1
+        )
 
     # Units are sentences, or pieces of a sentence too long for the budget on its own.
     units: list[tuple[int, int, int]] = []

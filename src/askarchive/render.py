@@ -32,10 +32,12 @@ class IndexProgress:
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
-                Progress as Bar,
                 TextColumn,
                 TimeElapsedColumn,
                 TimeRemainingColumn,
+            )
+            from rich.progress import (
+                Progress as Bar,
             )
 
             self._progress = Bar(
@@ -90,7 +92,8 @@ def index_report(report: IndexReport) -> None:
     if report.added or report.updated or report.removed:
         line = (
             f"{report.added} added, {report.updated} updated, {report.removed} removed, "
-            f"{report.unchanged} unchanged; {report.chunks} chunks embedded in {report.seconds:.1f} s"
+            f"{report.unchanged} unchanged; "
+            f"{report.chunks} chunks embedded in {report.seconds:.1f} s"
         )
     else:
         line = f"nothing changed: {report.unchanged} articles up to date, nothing embedded"
@@ -117,7 +120,9 @@ def highlight(text: str, query: str) -> Text:
     t = Text(text)
     terms = [re.escape(w) for w in query_terms(query) if len(w) > 1]
     if terms:
-        t.highlight_regex(re.compile(r"\b(" + "|".join(terms) + r")\w*", re.IGNORECASE), "bold yellow")
+        t.highlight_regex(
+            re.compile(r"\b(" + "|".join(terms) + r")\w*", re.IGNORECASE), "bold yellow"
+        )
     return t
 
 
@@ -168,8 +173,11 @@ def eval_table(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"{result.get('name', 'eval')}: {result.get('queries')} queries")
-    metrics = [m for m in ("ndcg@10", "recall@10", "recall@100", "mrr@10", "answer@5")
-               if any(m in row for row in result["modes"].values())]
+    metrics = [
+        m
+        for m in ("ndcg@10", "recall@10", "recall@100", "mrr@10", "answer@5")
+        if any(m in row for row in result["modes"].values())
+    ]
     table.add_column("mode")
     for m in metrics:
         table.add_column(m, justify="right")

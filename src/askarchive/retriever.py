@@ -22,18 +22,23 @@ from askarchive.store import Store
 Mode = Literal["hybrid", "dense", "keyword"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "keyword")
 RRF_K = 60
-# Cosine above which two passages of different articles count as the same wire story.
-DUPLICATE_COSINE = 0.95
+# Two articles are one wire story retold when their mean chunk vectors are this close and they
+# were published within DUPLICATE_DAYS of each other. On the sample archive, paraphrased wire
+# repeats score 0.96 and distinct stories on one topic at most 0.75.
+DUPLICATE_COSINE = 0.90
+DUPLICATE_DAYS = 3
 
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had
-    has have having he her here hers herself him himself his how i if in into is it its itself just
-    me more most my myself no nor not now of off on once only or other our ours ourselves out over
-    own same she should so some such than that the their theirs them themselves then there these
-    they this those through to too under until up very was we were what when where which while who
-    whom why will with would you your yours yourself yourselves did say said tell told""".split()
-)
+_STOPWORD_TEXT = """
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its
+    itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    did say said tell told
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _TERM = re.compile(r"\w+", re.UNICODE)
 
 
@@ -88,7 +93,9 @@ class Retriever:
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     # -- the two searches ---------------------------------------------------------------------
-    def dense(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    def dense(
+        self, qvec: np.ndarray, n: int, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
         import faiss
 
         index = self.store.faiss_index()
@@ -101,7 +108,9 @@ class Retriever:
         sims, ids = index.search(qvec.reshape(1, -1).astype(np.float32), n, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0]
 
-    def keyword(self, query: str, n: int, where: str, args: list[object]) -> list[tuple[int, float]]:
+    def keyword(
+        self, query: str, n: int, where: str, args: list[object]
+    ) -> list[tuple[int, float]]:
         terms = query_terms(query)
         if not terms:
             return []
@@ -167,9 +176,8 @@ class Retriever:
         # Over-fetch: the per-article cap and duplicate collapsing both discard candidates.
         n = max(50, k * 10)
         dense: list[tuple[int, float]] = []
-        if mode in ("hybrid", "dense") or qvec is not None:
-            if qvec is None:
-                qvec = self.embedder.encode([query])[0]
+        if mode in ("hybrid", "dense") and qvec is None:
+            qvec = self.embedder.encode([query])[0]
         if mode in ("hybrid", "dense"):
             assert qvec is not None
             dense = self.dense(qvec, n, allowed)
@@ -189,33 +197,37 @@ class Retriever:
         hits = self._hits(order)
         vectors = self.store.vectors_for(order, self.embedder.dim)
 
+        centroids = (
+            self._centroids({h.article_id for h in hits.values()}) if collapse_duplicates else {}
+        )
         chosen: list[tuple[_Hit, list[Citation]]] = []
         per: dict[str, int] = {}
-        chosen_vecs: list[np.ndarray] = []
+        # article id -> the article whose hit stands for it (itself, or the story it repeats)
+        leader: dict[str, str] = {}
         for cid in order:
             hit = hits.get(cid)
             if hit is None:
                 continue
-            if per.get(hit.article_id, 0) >= per_article:
+            aid = hit.article_id
+            if aid not in leader:
+                leader[aid] = self._same_story(hit, chosen, centroids) or aid
+            if leader[aid] != aid:
+                for lead_hit, dups in chosen:
+                    known = any(d.article_id == aid for d in dups)
+                    if lead_hit.article_id == leader[aid] and not known:
+                        dups.append(_citation(hit))
                 continue
-            vec = vectors.get(cid)
-            if collapse_duplicates and vec is not None and chosen_vecs:
-                sims = np.stack(chosen_vecs) @ vec
-                j = int(np.argmax(sims))
-                if sims[j] >= DUPLICATE_COSINE and chosen[j][0].article_id != hit.article_id:
-                    dup = _citation(hit)
-                    if all(d.article_id != dup.article_id for d in chosen[j][1]):
-                        chosen[j][1].append(dup)
-                    continue
-            per[hit.article_id] = per.get(hit.article_id, 0) + 1
+            if per.get(aid, 0) >= per_article:
+                continue
+            per[aid] = per.get(aid, 0) + 1
             chosen.append((hit, []))
-            chosen_vecs.append(vec if vec is not None else np.zeros(self.embedder.dim, np.float32))
             if len(chosen) >= k:
                 break
 
         out: list[Passage] = []
-        for (hit, dups), vec in zip(chosen, chosen_vecs, strict=True):
-            sim = float(vec @ qvec) if qvec is not None else None
+        for hit, dups in chosen:
+            vec = vectors.get(hit.chunk_id)
+            sim = float(vec @ qvec) if qvec is not None and vec is not None else None
             out.append(
                 Passage(
                     text=hit.text,
@@ -231,6 +243,38 @@ class Retriever:
                 )
             )
         return out
+
+    def _centroids(self, article_ids: set[str]) -> dict[str, np.ndarray]:
+        """Mean chunk vector of each article, normalised: a cheap whole-article fingerprint."""
+        sums: dict[str, np.ndarray] = {}
+        ids = sorted(article_ids)
+        dim = self.embedder.dim
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT article_id, vector FROM chunks WHERE article_id IN ({marks})"
+            for aid, blob in self.store.con.execute(sql, part):
+                vec = np.frombuffer(blob, dtype=np.float32, count=dim)
+                sums[aid] = sums[aid] + vec if aid in sums else vec.copy()
+        return {aid: v / (np.linalg.norm(v) or 1.0) for aid, v in sums.items()}
+
+    @staticmethod
+    def _same_story(
+        hit: _Hit, chosen: list[tuple[_Hit, list[Citation]]], centroids: dict[str, np.ndarray]
+    ) -> str | None:
+        """The chosen article that ``hit``'s article repeats, if any."""
+        mine = centroids.get(hit.article_id)
+        if mine is None:
+            return None
+        for other, _ in chosen:
+            theirs = centroids.get(other.article_id)
+            if other.article_id == hit.article_id or theirs is None:
+                continue
+            if hit.date and other.date and abs((hit.date - other.date).days) > DUPLICATE_DAYS:
+                continue
+            if float(mine @ theirs) >= DUPLICATE_COSINE:
+                return other.article_id
+        return None
 
 
 def _citation(hit: _Hit) -> Citation:
