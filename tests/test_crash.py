@@ -33,7 +33,9 @@ def _run_until(index: Path, archive: Path, stop_at: float | str, sig: int) -> st
         seen.append(line)
         phase, *rest = line.split()
         if phase == stop_at or (
-            phase == "embed" and isinstance(stop_at, float) and int(rest[0]) >= stop_at * int(rest[1])
+            phase == "embed"
+            and isinstance(stop_at, float)
+            and int(rest[0]) >= stop_at * int(rest[1])
         ):
             proc.send_signal(sig)
             break

@@ -67,7 +67,9 @@ def test_date_window_is_applied_inside_the_search(dated: Archive) -> None:
     assert all(p.citation.date and p.citation.date.year == 2016 for p in hits)
     # Off-topic football articles are in June 2016 too; the query window narrows to them.
     june = dated.search("football final in June 2016", k=3)
-    assert june and all(p.citation.date == dt.date(2016, 6, 10) or p.citation.date.month == 6 for p in june)
+    assert june and all(
+        p.citation.date == dt.date(2016, 6, 10) or p.citation.date.month == 6 for p in june
+    )
     assert june[0].window is not None and june[0].window.origin == "query"
     # The flag turns phrase parsing off.
     unparsed = dated.search("football final in June 2016", k=3, parse_dates=False)
@@ -84,7 +86,10 @@ def test_empty_window_returns_nothing(dated: Archive) -> None:
 def test_at_most_two_passages_per_article(tmp_path: Path) -> None:
     long_body = " ".join(f"Sentence {i} about the Suez canal toll revenue." for i in range(60))
     rows = [{"id": "long", "title": "Suez canal", "body": long_body}]
-    rows += [{"id": f"s{i}", "title": f"Suez note {i}", "body": f"Suez canal toll note {i}."} for i in range(4)]
+    rows += [
+        {"id": f"s{i}", "title": f"Suez note {i}", "body": f"Suez canal toll note {i}."}
+        for i in range(4)
+    ]
     archive = Archive.open(tmp_path / "idx", embedder=HashEmbedder())
     archive.index([_records(tmp_path / "arch", rows)])
     hits = archive.search("Suez canal toll revenue", k=6)
@@ -96,11 +101,18 @@ def test_at_most_two_passages_per_article(tmp_path: Path) -> None:
 
 
 def test_wire_repeats_collapse_into_one_hit(tmp_path: Path) -> None:
-    story = "Kuwait raised fuel prices by 40 percent on Monday, the oil ministry said in a statement."
+    story = (
+        "Kuwait raised fuel prices by 40 percent on Monday, the oil ministry said in a statement."
+    )
     rows = [
         {"id": "w1", "title": "Kuwait raises fuel prices", "body": story, "date": "2016-08-01"},
         {"id": "w2", "title": "Kuwait raises fuel prices", "body": story, "date": "2016-08-01"},
-        {"id": "w3", "title": "Kuwait raises fuel prices", "body": story + " ", "date": "2016-08-02"},
+        {
+            "id": "w3",
+            "title": "Kuwait raises fuel prices",
+            "body": story + " ",
+            "date": "2016-08-02",
+        },
         {"id": "o", "title": "Qatar budget", "body": "Qatar announced a budget deficit for 2016."},
     ]
     archive = Archive.open(tmp_path / "idx", embedder=HashEmbedder())

@@ -391,7 +391,9 @@ class Store:
             index.add_with_ids(vecs, ids)
         return index
 
-    def apply_to_faiss(self, added_ids: Sequence[int], vectors: np.ndarray, removed: Sequence[int]) -> None:
+    def apply_to_faiss(
+        self, added_ids: Sequence[int], vectors: np.ndarray, removed: Sequence[int]
+    ) -> None:
         """Mirror one committed transaction into the in-memory index (caller just committed)."""
         index = self._faiss
         if index is None:
@@ -400,7 +402,8 @@ class Store:
             index.remove_ids(np.asarray(removed, dtype=np.int64))
         if len(added_ids):
             index.add_with_ids(
-                np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(added_ids, dtype=np.int64)
+                np.ascontiguousarray(vectors, dtype=np.float32),
+                np.asarray(added_ids, dtype=np.int64),
             )
         self._faiss_gen = self.generation
 
