@@ -147,3 +147,44 @@ def test_nothing_indexable_is_an_error_with_the_report(tmp_path: Path) -> None:
     with _open(tmp_path) as archive, pytest.raises(NothingIndexed) as info:
         archive.index([bad])
     assert len(info.value.report.skipped) == 1  # type: ignore[attr-defined]
+
+
+def test_searching_while_another_thread_indexes(tmp_path: Path, archive_dir: Path) -> None:
+    """The chat's situation: re-index in a worker while questions keep coming."""
+    import threading
+
+    import askarchive.indexer as indexer
+    from tests.helpers import SlowHashEmbedder, make_archive
+
+    emb = SlowHashEmbedder(delay=0.01)
+    archive = Archive.open(tmp_path / "idx", embedder=emb)
+    archive.index([archive_dir])
+    make_archive(tmp_path / "more", n=12, sentences=14)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            archive.index([tmp_path / "more"])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    old = indexer.COMMIT_CHUNKS
+    indexer.COMMIT_CHUNKS = 8  # many commits, so searches land between them
+    try:
+        t = threading.Thread(target=work)
+        t.start()
+        searches = 0
+        while t.is_alive() or searches == 0:
+            for p in archive.search("ceasefire talks Geneva", k=5):
+                assert (
+                    archive.article(p.article_id).body[p.citation.start : p.citation.end] == p.text
+                )
+            searches += 1
+        t.join()
+    finally:
+        indexer.COMMIT_CHUNKS = old
+    assert not errors and searches > 1
+    assert archive.stats().articles == 18
+    assert_consistent(archive._store)
+    found = {archive.article(p.article_id).path for p in archive.search("ceasefire Geneva", k=10)}
+    assert any("/more/" in path for path in found), "new articles are searchable afterwards"

@@ -67,6 +67,13 @@ def answer_question(
     window = merge(explicit, window) if explicit else window
     qvec = archive.embedder.encode([query])[0]
     passages = archive.retriever.search(query, k, window=window, source=source, qvec=qvec)
+    if not passages and window is not None and explicit is None:
+        # "in 1990" may date the event, not the article: with nothing published in that window,
+        # answer from any date and say so rather than claim the archive knows nothing.
+        passages = archive.retriever.search(query, k, source=source, qvec=qvec)
+        if passages:
+            notice = f"nothing in the archive is dated {window.describe()}; searched all dates"
+            window = None
 
     if config is not None and passages:
         from askarchive.llm import llm_answer
@@ -86,7 +93,8 @@ def answer_question(
                 answer.notice = notice
             return answer
         except LLMUnavailable as exc:
-            notice = f"LLM unavailable ({exc}); showing an extractive answer"
+            fallback = f"LLM unavailable ({exc}); showing an extractive answer"
+            notice = f"{notice}; {fallback}" if notice else fallback
 
     answer = extractive_answer(
         question,

@@ -107,25 +107,29 @@ class Archive:
         from askarchive.indexer import check_paths, run_index
 
         check_paths(paths)
-        store = self._store
-        store.lock()
+        # The write gets its own connection, so searches from other threads (the chat) keep a
+        # consistent view of the last commit while indexing runs.
+        writer = Store.open(self.root, create=True)
+        assert writer is not None
         try:
+            writer.lock()
             if rebuild:
-                return self._rebuild(paths, progress, cancel)
-            if "model" not in store.manifest():
-                store.init_manifest(
+                return self._rebuild(writer, paths, progress, cancel)
+            if "model" not in writer.manifest():
+                writer.init_manifest(
                     self.embedder.name, self.embedder.dim, self.settings.as_manifest()
                 )
-            store.remove_stale_files()
+            writer.remove_stale_files()
             return run_index(
-                store, self.embedder, self.settings, paths, progress=progress, cancel=cancel
+                writer, self.embedder, self.settings, paths, progress=progress, cancel=cancel
             )
         finally:
-            store.unlock()
+            writer.close()
             self._retriever = None
 
     def _rebuild(
         self,
+        writer: Store,
         paths: Sequence[str | Path],
         progress: ProgressCallback | None,
         cancel: threading.Event | None,
@@ -133,27 +137,30 @@ class Archive:
         from askarchive.indexer import run_index
 
         fresh = Store.open_file(self.root, Store.new_database_path(self.root))
+
+        def discard() -> None:
+            fresh.con.close()
+            for p in self.root.glob(f"store-{fresh.uid}*"):
+                p.unlink(missing_ok=True)
+
         try:
             fresh.init_manifest(self.embedder.name, self.embedder.dim, self.settings.as_manifest())
             report = run_index(
                 fresh, self.embedder, self.settings, paths, progress=progress, cancel=cancel
             )
         except BaseException:
-            fresh.con.close()
-            for p in self.root.glob(f"store-{fresh.uid}*"):
-                p.unlink(missing_ok=True)
+            discard()
             raise
         if report.interrupted:
-            # Half a rebuild is not an index: keep serving the old one.
-            fresh.con.close()
-            for p in self.root.glob(f"store-{fresh.uid}*"):
-                p.unlink(missing_ok=True)
+            discard()  # half a rebuild is not an index: keep serving the old one
             return report
         fresh.publish()
-        old, self._store = self._store, fresh
-        fresh._lock_fd, old._lock_fd = old._lock_fd, None
-        old.con.close()
-        fresh.remove_stale_files()
+        fresh.close()
+        writer.remove_stale_files()
+        # Readers elsewhere keep the old (now unlinked) file until they reopen; this one moves on.
+        reopened = Store.open(self.root, create=False)
+        assert reopened is not None
+        self._store = reopened
         return report
 
     # -- reading ------------------------------------------------------------------------------

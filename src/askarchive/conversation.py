@@ -26,9 +26,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from askarchive.answer import STOPWORDS, content_terms, word_set
+from askarchive.answer import content_terms
 from askarchive.models import DateWindow, Turn
 from askarchive.querydates import _parse, tidy
+from askarchive.text import STOPWORDS, word_set
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import numpy as np
 from askarchive.embedding import Embedder
 from askarchive.models import Citation, DateWindow, Passage
 from askarchive.store import Store
+from askarchive.text import STOPWORDS
 
 Mode = Literal["hybrid", "dense", "keyword"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "keyword")
@@ -28,17 +29,6 @@ RRF_K = 60
 DUPLICATE_COSINE = 0.90
 DUPLICATE_DAYS = 3
 
-_STOPWORD_TEXT = """
-    a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further
-    had has have having he her here hers herself him himself his how i if in into is it its
-    itself just me more most my myself no nor not now of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself yourselves
-    did say said tell told
-"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _TERM = re.compile(r"\w+", re.UNICODE)
 
 
@@ -194,17 +184,24 @@ class Retriever:
             for cid, s in dense or keyword:
                 fused[cid] = s
         order = sorted(fused, key=lambda c: -fused[c])
-        hits = self._hits(order)
-        vectors = self.store.vectors_for(order, self.embedder.dim)
-
-        centroids = (
-            self._centroids({h.article_id for h in hits.values()}) if collapse_duplicates else {}
-        )
+        # Rows and article centroids are read block by block in rank order, only as far as the
+        # loop below gets: k=100 means up to 2,000 candidates, of which ~k usually suffice.
+        hits: dict[int, _Hit] = {}
+        centroids: dict[str, np.ndarray] = {}
+        block = max(64, 2 * k)
+        fetched = 0
         chosen: list[tuple[_Hit, list[Citation]]] = []
         per: dict[str, int] = {}
         # article id -> the article whose hit stands for it (itself, or the story it repeats)
         leader: dict[str, str] = {}
-        for cid in order:
+        for pos, cid in enumerate(order):
+            if pos >= fetched:
+                new = self._hits(order[fetched : fetched + block])
+                hits.update(new)
+                if collapse_duplicates:
+                    wanted = {h.article_id for h in new.values()} - centroids.keys()
+                    centroids.update(self._centroids(wanted))
+                fetched += block
             hit = hits.get(cid)
             if hit is None:
                 continue
@@ -224,6 +221,7 @@ class Retriever:
             if len(chosen) >= k:
                 break
 
+        vectors = self.store.vectors_for([h.chunk_id for h, _ in chosen], self.embedder.dim)
         out: list[Passage] = []
         for hit, dups in chosen:
             vec = vectors.get(hit.chunk_id)

@@ -109,8 +109,9 @@ class Store:
         os.replace(tmp, self.root / POINTER)
 
     def remove_stale_files(self) -> None:
-        """Delete databases and FAISS files of other uuids (call while holding the lock)."""
-        keep = self.uid
+        """Delete databases and FAISS files that ``CURRENT`` does not name (hold the lock)."""
+        live = (self.root / POINTER).read_text(encoding="utf-8").strip()
+        keep = live.removeprefix("store-").removesuffix(".sqlite")
         for path in self.root.glob("store-*"):
             if keep not in path.name:
                 path.unlink(missing_ok=True)
@@ -362,11 +363,41 @@ class Store:
     def _faiss_path(self, gen: int) -> Path:
         return self.root / f"store-{self.uid}-{gen}.faiss"
 
+    def snapshot(self) -> tuple[int, int]:
+        """(generation, chunk count) read in one transaction, so they belong together."""
+        self.con.execute("BEGIN")
+        try:
+            gen = self.generation
+            chunks = self.con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        finally:
+            self.con.execute("COMMIT")
+        return gen, int(chunks)
+
+    def writer_active(self) -> bool:
+        """True while another connection (any process, this one included) holds the write lock."""
+        import fcntl
+
+        if self._lock_fd is not None:
+            return False
+        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # also drops the shared lock if we got it
+        return False
+
     def faiss_index(self) -> faiss.Index:
-        """The FAISS index for the current generation, loaded or rebuilt from SQLite."""
+        """The FAISS index for the current generation, loaded or rebuilt from SQLite.
+
+        While another connection is indexing, a reader keeps the index it has: rebuilding after
+        every batch would cost a full read of the vectors each time, and the writer publishes a
+        fresh file when it finishes. Hits on rows deleted meanwhile are dropped by the caller.
+        """
         import faiss
 
-        gen = self.generation
+        gen, count = self.snapshot()
         if self._faiss is not None and self._faiss_gen == gen:
             return self._faiss
         path = self._faiss_path(gen)
@@ -376,7 +407,11 @@ class Store:
                 index = faiss.read_index(str(path))
             except RuntimeError:
                 index = None  # unreadable: fall through and rebuild from the source of truth
-        if index is None or index.ntotal != self.counts()[1]:
+            if index is not None and index.ntotal != count:
+                index = None
+        if index is None and self._faiss is not None and self.writer_active():
+            return self._faiss
+        if index is None:
             index = self.rebuild_faiss()
         self._faiss, self._faiss_gen = index, gen
         return index

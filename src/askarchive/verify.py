@@ -18,6 +18,7 @@ import numpy as np
 
 from askarchive.answer import sources_block
 from askarchive.models import AnswerSentence, Citation, Passage
+from askarchive.text import STOPWORDS, word_set
 
 # Share of a sentence's content words that must occur in the cited passages. LLM answers
 # paraphrase, so demanding every word would flag faithful sentences; below about half, a
@@ -37,16 +38,10 @@ Embed = Callable[[list[str]], np.ndarray]
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;\-–]\s*\d{1,3})*)\s*\]")
 _LEADING_MARKERS = re.compile(r"^\s*(?:\[\s*\d{1,3}(?:\s*[,;\-–]\s*\d{1,3})*\s*\]\s*)+")
 _WORD = re.compile(r"\w+", re.UNICODE)
-_STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it its
-    itself just me more most my myself no nor not now of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them themselves
-    then there these they this those through to too under until up very was we were what when
-    where which while who whom why will with would you your yours yourself yourselves according
-    said says say told reported report reports passage passages source sources archive article
-    articles cited cite per however therefore thus may might must shall one""".split()  # noqa: SIM905
+# Words that say where a claim came from, not what it claims, never count as support.
+_STOPWORDS = STOPWORDS | word_set(
+    """according reported report reports passage passages source sources archive article
+    articles cited cite however therefore thus may might must shall one"""
 )
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august")
 _MONTHS += ("september", "october", "november", "december")

@@ -100,8 +100,14 @@ class ChatBackend:
         return self._archive is not None
 
     def needs_index(self) -> bool:
-        """True when archive paths were given and the index holds nothing yet."""
-        return bool(self.index_paths) and self.archive().stats().articles == 0
+        """True when archive paths were given: bring the index up to date with them on start.
+
+        An unchanged archive costs a scan of file sizes and times and embeds nothing, so this
+        is cheap on every start and picks up articles added since the last session.
+        """
+        if self.index_paths:
+            self.archive()  # open (and create) now, so errors surface before indexing starts
+        return bool(self.index_paths)
 
     def warm_up(self) -> None:
         self.archive().warm_up()
