@@ -110,3 +110,10 @@ def test_env_var_selects_the_index(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0  # a hash-built store is the wrong model for the CLI
     assert "hash-test" in proc.stderr
+
+
+def test_index_folder_that_cannot_be_created(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run("index", str(tmp_path), "--index", str(blocker / "idx"))
+    assert_one_line_error(proc, "cannot create the index folder", "--index")

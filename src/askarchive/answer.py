@@ -43,6 +43,9 @@ MAX_SENTENCE_CHARS = 1000
 MAX_CANDIDATES = 64
 # A sentence must score at least this share of the best sentence's relevance to be quoted.
 RELATIVE_FLOOR = 0.5
+# Passages whose similarity to the question trails the best one by more than this are
+# related reading, not answer material.
+PASSAGE_MARGIN = 0.15
 # Similarity at which two sentences count as the same sentence (wire repeats, light edits).
 DUPLICATE_JACCARD = 0.7
 DUPLICATE_COSINE = 0.92
@@ -355,10 +358,15 @@ def extractive_answer(
         rel = lex + rank_bonus
 
     best = float(rel.max())
+    best_passage = _best_similarity(passages)
     eligible = []
     for i in range(len(cands)):
         close = dense is not None and float(dense[i]) >= float(dense.max()) - 0.1
-        if rel[i] >= RELATIVE_FLOOR * best and (lex[i] > 0 or close):
+        # A sentence that shares a word with the question still has no place in the answer
+        # when its whole passage is about something else (a skier in "Beirut marathon").
+        sim = passages[cands[i].passage].similarity
+        on_topic = best_passage is None or sim is None or sim >= best_passage - PASSAGE_MARGIN
+        if rel[i] >= RELATIVE_FLOOR * best and (lex[i] > 0 or close) and on_topic:
             eligible.append(i)
     chosen = _select(cands, rel, vecs, eligible, max(1, max_sentences))
     if not chosen:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -227,11 +228,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AskArchiveError as err:
         print(f"askarchive: error: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:
+        return 0
+    except (OSError, sqlite3.Error) as err:
+        # Disk full, permissions, a folder removed mid-run: the index keeps its last commit.
+        print(
+            f"askarchive: error: cannot read or write the index ({err}); "
+            "check free disk space and the folder's permissions, then run the command again",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print("askarchive: interrupted; the index keeps its last committed state", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,7 @@ from rich.text import Text
 from askarchive.indexer import Progress
 from askarchive.models import Answer, IndexReport, Passage, Stats
 
-out = Console(highlight=False, soft_wrap=False)
+out = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
 err = Console(stderr=True, highlight=False)
 
 
@@ -147,15 +147,26 @@ def passages(query: str, found: list[Passage]) -> None:
 
 
 def answer(a: Answer, streamed: bool = False) -> None:
+    from askarchive.answer import sources_block
+
     if a.notice:
         err.print(Text(a.notice, style="yellow"))
     if a.window is not None:
         err.print(Text(f"date window: {a.window.describe()}", style="dim"))
-    if not streamed:
+    if streamed:
+        # The model's words are already on screen; add what only verification knows.
+        out.print()
+        if a.citations:
+            out.print(Text(sources_block(a.citations)))
+    elif out.is_terminal:
+        from rich.markdown import Markdown
+
+        out.print(Markdown(a.text))
+    else:
         out.print(Text(a.text))
-    flagged = [s for s in a.sentences if s.supported is False]
-    for s in flagged:
-        err.print(Text(f"unsupported: {s.text} ({s.note})", style="red"))
+    for s in a.sentences:
+        if s.supported is False:
+            err.print(Text(f"unsupported: {s.text} ({s.note})", style="red"))
 
 
 class TokenStream:

@@ -129,7 +129,13 @@ class Store:
                     f"rebuild it with `askarchive index PATH --rebuild --index {root}`"
                 )
         elif create:
-            root.mkdir(parents=True, exist_ok=True)
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreCorrupt(
+                    f"cannot create the index folder {root} ({exc.strerror}); "
+                    "choose another folder with --index"
+                ) from exc
             db = cls.new_database_path(root)
         else:
             return None
