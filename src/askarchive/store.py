@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from askarchive.errors import StoreBusy, StoreCorrupt, StoreMismatch
+from askarchive.faissindex import LOCK_NAME, FaissMirror
 from askarchive.models import Article, Chunk
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 POINTER = "CURRENT"
-LOCK_NAME = "index.lock"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,7 +85,7 @@ def _row_to_article(row: sqlite3.Row | tuple[Any, ...]) -> Article:
     )
 
 
-class Store:
+class Store(FaissMirror):
     """One index directory. Readers may open it while a writer holds the lock."""
 
     def __init__(self, root: Path, con: sqlite3.Connection) -> None:
@@ -364,101 +364,3 @@ class Store:
             for cid, blob in self.con.execute(sql, part):
                 out[cid] = np.frombuffer(blob, dtype=np.float32, count=dim)
         return out
-
-    # -- FAISS ----------------------------------------------------------------------------
-    def _faiss_path(self, gen: int) -> Path:
-        return self.root / f"store-{self.uid}-{gen}.faiss"
-
-    def snapshot(self) -> tuple[int, int]:
-        """(generation, chunk count) read in one transaction, so they belong together."""
-        self.con.execute("BEGIN")
-        try:
-            gen = self.generation
-            chunks = self.con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        finally:
-            self.con.execute("COMMIT")
-        return gen, int(chunks)
-
-    def writer_active(self) -> bool:
-        """True while another connection (any process, this one included) holds the write lock."""
-        import fcntl
-
-        if self._lock_fd is not None:
-            return False
-        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # also drops the shared lock if we got it
-        return False
-
-    def faiss_index(self) -> faiss.Index:
-        """The FAISS index for the current generation, loaded or rebuilt from SQLite.
-
-        While another connection is indexing, a reader keeps the index it has: rebuilding after
-        every batch would cost a full read of the vectors each time, and the writer publishes a
-        fresh file when it finishes. Hits on rows deleted meanwhile are dropped by the caller.
-        """
-        import faiss
-
-        gen, count = self.snapshot()
-        if self._faiss is not None and self._faiss_gen == gen:
-            return self._faiss
-        path = self._faiss_path(gen)
-        index = None
-        if path.exists():
-            try:
-                index = faiss.read_index(str(path))
-            except RuntimeError:
-                index = None  # unreadable: fall through and rebuild from the source of truth
-            if index is not None and index.ntotal != count:
-                index = None
-        if index is None and self._faiss is not None and self.writer_active():
-            return self._faiss
-        if index is None:
-            index = self.rebuild_faiss()
-        self._faiss, self._faiss_gen = index, gen
-        return index
-
-    def rebuild_faiss(self) -> faiss.Index:
-        import faiss
-
-        dim = int(self.manifest()["dim"])
-        ids, vecs = self.all_vectors(dim)
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        if len(ids):
-            index.add_with_ids(vecs, ids)
-        return index
-
-    def apply_to_faiss(
-        self, added_ids: Sequence[int], vectors: np.ndarray, removed: Sequence[int]
-    ) -> None:
-        """Mirror one committed transaction into the in-memory index (caller just committed)."""
-        index = self._faiss
-        if index is None:
-            return
-        if removed:
-            index.remove_ids(np.asarray(removed, dtype=np.int64))
-        if len(added_ids):
-            index.add_with_ids(
-                np.ascontiguousarray(vectors, dtype=np.float32),
-                np.asarray(added_ids, dtype=np.int64),
-            )
-        self._faiss_gen = self.generation
-
-    def save_faiss(self) -> None:
-        """Write the index for the current generation atomically and drop older files."""
-        import faiss
-
-        index = self.faiss_index()
-        path = self._faiss_path(self.generation)
-        tmp = path.with_suffix(".faiss.tmp")
-        faiss.write_index(index, str(tmp))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        for old in self.root.glob(f"store-{self.uid}-*.faiss*"):
-            if old != path:
-                old.unlink(missing_ok=True)
