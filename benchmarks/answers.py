@@ -40,7 +40,8 @@ def build_full(data, folder: Path) -> Path:  # type: ignore[no-untyped-def]
     with Archive.open(store) as archive:
         t = time.perf_counter()
         report = archive.index([corpus])
-        log(f"full store: {report.added} added, {report.chunks} chunks, {time.perf_counter() - t:.0f} s")
+        took = time.perf_counter() - t
+        log(f"full store: {report.added} added, {report.chunks} chunks, {took:.0f} s")
     return store
 
 
@@ -100,8 +101,12 @@ def main() -> None:
             passages = archive.retriever.search(rw.query, 5, window=rw.window, qvec=qvec)
             t1 = time.perf_counter()
             extractive_answer(
-                text, passages, query_vector=qvec, embed=archive.embedder.encode,
-                window=rw.window, query_used=rw.query,
+                text,
+                passages,
+                query_vector=qvec,
+                embed=archive.embedder.encode,
+                window=rw.window,
+                query_used=rw.query,
             )
             t2 = time.perf_counter()
             retrieval_ms.append((t1 - t0) * 1000)

@@ -90,7 +90,8 @@ def main() -> None:
             models.append(model)
             log(f"run {i + 1}: input usable {ready:.2f} s, model loaded {model:.2f} s ({detail})")
     print(f"\n## Chat start-up ({args.runs} runs, fresh process each)")
-    print(f"launch to usable question box: p50 {percentile(readies, 50):.2f} s, max {max(readies):.2f} s")
+    p50 = percentile(readies, 50)
+    print(f"launch to usable question box: p50 {p50:.2f} s, max {max(readies):.2f} s")
     print(f"launch to model loaded (background worker): p50 {percentile(models, 50):.2f} s")
     print(f"first frame: {detail}")
 
