@@ -188,3 +188,17 @@ def test_searching_while_another_thread_indexes(tmp_path: Path, archive_dir: Pat
     assert_consistent(archive._store)
     found = {archive.article(p.article_id).path for p in archive.search("ceasefire Geneva", k=10)}
     assert any("/more/" in path for path in found), "new articles are searchable afterwards"
+
+
+def test_asking_during_the_first_index_says_to_wait(tmp_path: Path) -> None:
+    from askarchive.errors import StoreEmpty
+
+    with _open(tmp_path) as reader, _open(tmp_path) as writer:
+        writer._store.lock()  # what a running `askarchive index` holds
+        try:
+            with pytest.raises(StoreEmpty, match="still being built"):
+                reader.search("anything")
+        finally:
+            writer._store.unlock()
+        with pytest.raises(StoreEmpty, match="askarchive index PATH"):
+            reader.search("anything")

@@ -180,6 +180,11 @@ class Archive:
 
     def _require_articles(self) -> None:
         if self._store.counts()[0] == 0:
+            if self._store.writer_active():
+                raise StoreEmpty(
+                    f"the index at {self.root} is still being built; "
+                    "ask again when indexing finishes"
+                )
             raise StoreEmpty(
                 f"the index at {self.root} is empty; add articles with "
                 f"`askarchive index PATH --index {self.root}`"
