@@ -34,5 +34,15 @@ format: setup
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
+# Figures of BENCHMARKS.md (about 1.5 h on 2 cores; data from ../shared/bench, output in bench-out/).
+bench: setup
+	mkdir -p bench-out
+	$(BIN)/python benchmarks/indexing.py throughput | tee bench-out/throughput.txt
+	$(BIN)/python benchmarks/indexing.py incremental | tee bench-out/incremental.txt
+	$(BIN)/python benchmarks/retrieval.py --rebuild | tee bench-out/retrieval.txt
+	$(BIN)/python benchmarks/retrieval.py --threads 1 | tee bench-out/retrieval-1thread.txt
+	$(BIN)/python benchmarks/quality.py | tee bench-out/quality-paragraphs.txt
+	$(BIN)/python benchmarks/quality.py --articles | tee bench-out/quality-articles.txt
+
 clean:
 	rm -rf $(VENV) embeddings/store-* embeddings/CURRENT embeddings/index.lock

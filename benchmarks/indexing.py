@@ -1,0 +1,224 @@
+"""Indexing benchmarks on Reuters-21578 (real articles, real model).
+
+``throughput``: the full in-process pipeline (parse, chunk, embed, SQLite, FAISS) against a bare
+``SentenceTransformer.encode`` over exactly the same chunk texts, same model object, same process:
+bare, pipeline, bare again; the ratio uses the mean of the two bare runs.
+
+``incremental``: build a store of N articles (default: all but one), then add ONE new article
+file and time the re-index warm (in process, model loaded) and cold (the CLI as a subprocess),
+plus a no-change re-run of each. The store is kept (default bench-out/reuters-store) for
+benchmarks/retrieval.py.
+
+    python benchmarks/indexing.py throughput [DATA] [--n 1000]
+    python benchmarks/indexing.py incremental [DATA] [--n all] [--store bench-out/reuters-store]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchcommon import BENCH_OUT, default_data, log, machine_line, peak_rss_mb, require
+
+DEFAULT_DATA = default_data("reuters21578", "articles.jsonl")
+
+
+def read_lines(path: Path) -> list[str]:
+    with open(path, encoding="utf-8") as fh:
+        return [line for line in fh if line.strip()]
+
+
+def write_archive(folder: Path, name: str, lines: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / name
+    out.write_text("".join(line if line.endswith("\n") else line + "\n" for line in lines), "utf-8")
+    return out
+
+
+class Ticker:
+    """Index progress to stderr about once a minute, so a long background run shows life."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self.every = every
+        self.last = time.perf_counter()
+        self.start = self.last
+
+    def __call__(self, p: object) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            done, total = getattr(p, "chunks_done", 0), getattr(p, "chunks_total", 0)
+            rate = done / (now - self.start) if done else 0.0
+            log(f"{getattr(p, 'phase', '?')}: {done}/{total} chunks ({rate:.1f}/s overall)")
+
+
+def throughput(args: argparse.Namespace) -> None:
+    from askarchive.archive import Archive
+    from askarchive.chunking import chunk_article
+    from askarchive.ingest import parse_file
+
+    data = require(args.data, "Reuters-21578 articles.jsonl")
+    print(machine_line())
+    lines = read_lines(data)[: args.n]
+    with tempfile.TemporaryDirectory(prefix="askarchive-bench-") as tmp:
+        src = write_archive(Path(tmp) / "archive", "reuters.jsonl", lines)
+        t0 = time.perf_counter()
+        archive = Archive.open(Path(tmp) / "store")
+        archive.warm_up()
+        load_s = time.perf_counter() - t0
+        model = archive.embedder.load()  # type: ignore[attr-defined]
+
+        # Exactly the texts the pipeline will embed: same parser, same chunker, same settings.
+        parsed = parse_file(src)
+        texts: list[str] = []
+        for article in parsed.articles:
+            texts += chunk_article(article, archive.embedder, archive.settings)[1]
+        log(f"{len(parsed.articles)} articles, {len(texts)} chunks; warming up")
+        model.encode(texts[:64], batch_size=32, normalize_embeddings=True)
+
+        def bare() -> float:
+            t = time.perf_counter()
+            model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
+            return time.perf_counter() - t
+
+        log("bare encode #1")
+        bare1 = bare()
+        log("pipeline")
+        t = time.perf_counter()
+        report = archive.index([src.parent])
+        pipe = time.perf_counter() - t
+        log("bare encode #2")
+        bare2 = bare()
+        archive.close()
+        if report.chunks != len(texts):
+            sys.exit(f"pipeline embedded {report.chunks} chunks, expected {len(texts)}: mismatch")
+
+    bare_mean = (bare1 + bare2) / 2
+    n = len(texts)
+    print(f"articles {len(parsed.articles)}  chunks {n}  model load (excluded) {load_s:.1f} s")
+    print(f"bare encode  run1 {bare1:.1f} s, run2 {bare2:.1f} s: {n / bare_mean:.1f} chunks/s")
+    print(
+        f"pipeline     {pipe:.1f} s: {n / pipe:.1f} chunks/s (report says {report.seconds:.1f} s)"
+    )
+    print(f"ratio pipeline/bare throughput {bare_mean / pipe:.3f}  (target >= 0.9)")
+    print(f"peak RSS {peak_rss_mb():.0f} MiB")
+
+
+def _fresh_store_dir(path: Path) -> None:
+    if path.exists():
+        if any(path.iterdir()) and not (path / "CURRENT").exists():
+            sys.exit(f"{path} exists and is not an askarchive store; pick another --store")
+        shutil.rmtree(path)
+
+
+def _cli(store: Path, archive_dir: Path) -> tuple[float, dict[str, object], float | None]:
+    """Run `askarchive index` cold; (seconds, JSON report, peak RSS MiB if GNU time exists).
+
+    The child's RSS comes from GNU time: getrusage(RUSAGE_CHILDREN) would report the parent's
+    size, since the forked child counts the parent's pages until it execs.
+    """
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "askarchive.cli", "index", str(archive_dir)]
+    cmd += ["--index", str(store), "--json"]
+    gnu_time = shutil.which("time")
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        if gnu_time:
+            cmd = [gnu_time, "-o", rss.name, "-f", "%M", *cmd]
+        t = time.perf_counter()
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        took = time.perf_counter() - t
+        text = rss.read().strip()
+    if out.returncode != 0:
+        sys.exit(f"CLI failed ({out.returncode}): {out.stderr.strip()}")
+    peak = int(text.splitlines()[-1]) / 1024 if gnu_time and text else None
+    return took, json.loads(out.stdout), peak
+
+
+def _summary(report: object) -> str:
+    r = report.to_dict() if hasattr(report, "to_dict") else dict(report)  # type: ignore[call-overload]
+    keys = ("added", "updated", "removed", "unchanged", "chunks")
+    return " ".join(f"{k}={r[k]}" for k in keys)
+
+
+def incremental(args: argparse.Namespace) -> None:
+    from askarchive.archive import Archive
+
+    data = require(args.data, "Reuters-21578 articles.jsonl")
+    print(machine_line())
+    lines = read_lines(data)
+    n = len(lines) - 2 if args.n == "all" else int(args.n)
+    if n + 2 > len(lines):
+        sys.exit(f"--n {n} leaves no held-out articles: the file has {len(lines)}")
+    # The last two articles are held out: each is later added as a brand-new file.
+    base, new1, new2 = lines[:n], lines[-2], lines[-1]
+    store = Path(args.store)
+    _fresh_store_dir(store)
+
+    with tempfile.TemporaryDirectory(prefix="askarchive-bench-") as tmp:
+        folder = Path(tmp) / "archive"
+        write_archive(folder, "reuters.jsonl", base)
+        t = time.perf_counter()
+        archive = Archive.open(store)
+        archive.warm_up()
+        load_s = time.perf_counter() - t
+        log(f"model loaded in {load_s:.1f} s; full build of {n} articles into {store}")
+        t = time.perf_counter()
+        full = archive.index([folder], progress=Ticker())
+        full_s = time.perf_counter() - t
+        stats = archive.stats()
+        log(f"full build {full_s:.0f} s: {_summary(full)}")
+
+        write_archive(folder, "new-1.jsonl", [new1])
+        t = time.perf_counter()
+        warm_new = archive.index([folder])
+        warm_new_s = time.perf_counter() - t
+        t = time.perf_counter()
+        warm_same = archive.index([folder])
+        warm_same_s = time.perf_counter() - t
+        archive.close()
+        rss_self = peak_rss_mb()
+
+        write_archive(folder, "new-2.jsonl", [new2])
+        cold_new_s, cold_new, rss_new = _cli(store, folder)
+        cold_same_s, cold_same, rss_same = _cli(store, folder)
+
+    mib = stats.bytes / 2**20
+    print(f"store {store}: {stats.articles} articles, {stats.chunks} chunks, {mib:.0f} MiB")
+    print(f"model load (excluded from warm timings)   {load_s:8.2f} s")
+    print(f"full build, warm                           {full_s:8.1f} s  {_summary(full)}")
+    print(f"  = {full.chunks / full_s:.1f} chunks/s, {full.added / full_s:.1f} articles/s")
+    print(f"add 1 article file, warm (in process)      {warm_new_s:8.2f} s  {_summary(warm_new)}")
+    print(f"no-change re-run, warm (in process)        {warm_same_s:8.2f} s  {_summary(warm_same)}")
+    print(f"add 1 article file, cold CLI subprocess    {cold_new_s:8.2f} s  {_summary(cold_new)}")
+    print(f"no-change re-run, cold CLI subprocess      {cold_same_s:8.2f} s  {_summary(cold_same)}")
+    print(f"ratio add-1 warm / full build              {warm_new_s / full_s:8.5f}  (target: 3 s)")
+    cli_rss = "/".join(f"{r:.0f}" if r else "?" for r in (rss_new, rss_same))
+    print(f"peak RSS: this process {rss_self:.0f} MiB; CLI add-1/no-change {cli_rss} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="bench", required=True)
+    p = sub.add_parser("throughput", help="pipeline vs bare encode, same chunks")
+    p.add_argument("data", nargs="?", default=DEFAULT_DATA)
+    p.add_argument("--n", type=int, default=1000, help="articles (default 1000)")
+    p.set_defaults(run=throughput)
+    p = sub.add_parser("incremental", help="full build, then add one article")
+    p.add_argument("data", nargs="?", default=DEFAULT_DATA)
+    p.add_argument("--n", default="all", help="articles in the base build (default: all but 2)")
+    p.add_argument("--store", default=str(BENCH_OUT / "reuters-store"))
+    p.set_defaults(run=incremental)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

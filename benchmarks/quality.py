@@ -1,0 +1,40 @@
+"""Retrieval quality on SQuAD-dev: exactly what ``askarchive eval`` computes, with a machine line.
+
+    python benchmarks/quality.py [DATA] [--articles] [--limit N]
+
+is ``askarchive eval DATA --answers [--articles] [--limit N]`` plus the machine line, timings and
+the JSON result (for BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+from benchcommon import default_data, machine_line, peak_rss_mb, require
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", nargs="?", default=default_data("squad-dev"))
+    parser.add_argument("--articles", action="store_true", help="join paragraphs into articles")
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    require(args.data, "a BEIR folder such as squad-dev")
+
+    from askarchive import evaluate, render
+
+    print(machine_line())
+    t = time.perf_counter()
+    result = evaluate.run(args.data, answers=True, articles=args.articles, limit=args.limit)
+    took = time.perf_counter() - t
+    render.eval_table(result)
+    print(json.dumps(result))
+    print(f"total {took:.0f} s, peak RSS {peak_rss_mb():.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

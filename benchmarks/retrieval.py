@@ -1,0 +1,263 @@
+"""Warm query latency at >= 100k chunks: hybrid, dense, keyword, next to a bare FAISS search.
+
+The 100k-chunk store is SYNTHETIC: embedding 100k real chunks would take about two hours here, so
+the real Reuters store built by ``benchmarks/indexing.py incremental`` (~34k chunks, real text,
+real vectors) is replicated through the Store API until it holds >= 100k chunks. Copy r of an
+article keeps its text (so FTS5 holds real text, three times over, like repeated wire stories),
+gets an id and title suffix, and gets its vectors perturbed with small Gaussian noise and
+re-normalised (so FAISS holds 100k distinct vectors). Queries are 200 questions built by wrapping
+Reuters headlines (drawn with a fixed seed from the store) in question templates.
+
+    python benchmarks/retrieval.py [SOURCE_STORE] [--target 100000] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from benchcommon import BENCH_OUT, log, machine_line, peak_rss_mb, percentile, require
+
+TEMPLATES = (
+    "What happened with {}?",
+    "What was reported about {}?",
+    "Why {}?",
+    "Tell me about {}",
+    "What did officials say on {}?",
+)
+
+
+def replicate(source: Path, dest: Path, target: int, noise: float, seed: int) -> None:
+    """Fill ``dest`` with copies of the articles of ``source`` until it holds ``target`` chunks."""
+    from askarchive.chunking import ChunkSettings
+    from askarchive.models import Chunk
+    from askarchive.store import Store
+
+    src = Store.open(source, create=False)
+    if src is None:
+        sys.exit(f"no store at {source}")
+    manifest = src.manifest()
+    dim = int(manifest["dim"])
+    _, n_chunks = src.counts()
+    copies = -(-target // n_chunks)
+    log(f"replicating {n_chunks} chunks x{copies} into {dest}")
+    if dest.exists():
+        import shutil
+
+        if not (dest / "CURRENT").exists():
+            sys.exit(f"{dest} exists and is not an askarchive store; remove it or pick another")
+        shutil.rmtree(dest)
+    out = Store.open(dest, create=True)
+    assert out is not None
+    settings = ChunkSettings(int(manifest["chunk_tokens"]), int(manifest["chunk_overlap"]))
+    out.init_manifest(manifest["model"], dim, settings.as_manifest())
+    rng = np.random.default_rng(seed)
+    ids = [r[0] for r in src.con.execute("SELECT id FROM articles ORDER BY id")]
+    for copy in range(copies):
+        for i in range(0, len(ids), 500):
+            with out.transaction():
+                for aid in ids[i : i + 500]:
+                    art = src.article(aid)
+                    assert art is not None
+                    rows = src.con.execute(
+                        "SELECT seq, start, end, tokens, vector FROM chunks "
+                        "WHERE article_id=? ORDER BY seq",
+                        (aid,),
+                    ).fetchall()
+                    vecs = np.stack([np.frombuffer(r[4], np.float32, dim) for r in rows])
+                    if copy:
+                        vecs = vecs + rng.normal(0, noise, vecs.shape).astype(np.float32)
+                        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+                        art = dataclasses.replace(
+                            art, id=f"{aid}~{copy}", title=f"{art.title} (copy {copy})"
+                        )
+                    chunks = [
+                        Chunk(art.id, seq, s, e, art.body[s:e], tok) for seq, s, e, tok, _ in rows
+                    ]
+                    out.insert_article(art, f"synthetic-{copy}", chunks, vecs)
+                out.bump_generation()
+        log(f"copy {copy + 1}/{copies} written")
+    out.save_faiss()
+    log(f"synthetic store: {out.counts()[1]} chunks")
+    out.close()
+    src.close()
+
+
+def make_queries(archive: object, n: int, seed: int) -> list[tuple[str, str | None]]:
+    """(question, yyyy-mm of its source article) for ``n`` distinct real headlines."""
+    con = archive._store.con  # type: ignore[attr-defined]
+    rows = con.execute(
+        "SELECT title, date FROM articles WHERE id NOT LIKE '%~%' AND length(title) > 12 "
+        "ORDER BY id"
+    ).fetchall()
+    rng = random.Random(seed)
+    picked = rng.sample(rows, n)
+    out = []
+    for i, (title, date) in enumerate(picked):
+        topic = " ".join(title.split()).lower().rstrip(".")
+        out.append((TEMPLATES[i % len(TEMPLATES)].format(topic), date[:7] if date else None))
+    return out
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+def row(name: str, ms: list[float]) -> str:
+    return (
+        f"{name:<36} p50 {percentile(ms, 50):7.2f} ms   p95 {percentile(ms, 95):7.2f} ms   "
+        f"mean {sum(ms) / len(ms):7.2f} ms"
+    )
+
+
+def month_window(month: str | None) -> tuple[str | None, str | None]:
+    """First and last day of the month ``yyyy-mm``."""
+    import calendar
+
+    if month is None:
+        return None, None
+    y, m = (int(x) for x in month.split("-"))
+    return f"{month}-01", f"{month}-{calendar.monthrange(y, m)[1]:02d}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", nargs="?", default=str(BENCH_OUT / "reuters-store"))
+    parser.add_argument("--store", default=str(BENCH_OUT / "reuters-100k"))
+    parser.add_argument("--target", type=int, default=100_000, help="chunks (default 100000)")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--noise", type=float, default=0.02, help="vector noise std per dim")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rebuild", action="store_true", help="re-create the synthetic store")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch and FAISS threads (default: theirs)"
+    )
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    import faiss
+
+    from askarchive.archive import Archive
+
+    source = require(
+        args.source,
+        "a Reuters store; build it with `python benchmarks/indexing.py incremental`",
+    )
+    print(machine_line())
+    dest = Path(args.store)
+    if args.rebuild or not (dest / "CURRENT").exists():
+        t = time.perf_counter()
+        replicate(source, dest, args.target, args.noise, args.seed)
+        log(f"replicated in {time.perf_counter() - t:.0f} s")
+
+    t = time.perf_counter()
+    archive = Archive.open(dest, create=False)
+    archive.warm_up()
+    load_s = time.perf_counter() - t
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        faiss.omp_set_num_threads(args.threads)
+    stats = archive.stats()
+    if stats.chunks < args.target:
+        sys.exit(f"{dest} holds {stats.chunks} chunks < {args.target}; pass --rebuild")
+    retriever = archive.retriever
+    store = archive._store  # type: ignore[attr-defined]
+    t = time.perf_counter()
+    index = store.faiss_index()
+    faiss_load_s = time.perf_counter() - t
+    _, vecs = store.all_vectors(archive.embedder.dim)
+    bare = faiss.IndexFlatIP(vecs.shape[1])
+    bare.add(vecs)
+    del vecs
+    queries = make_queries(archive, args.queries, args.seed)
+    qvecs = archive.embedder.encode([q for q, _ in queries])
+    n = 50  # the retriever's candidate depth for k=5
+
+    log("warm-up")
+    for q, _ in queries[:10]:
+        for mode in ("hybrid", "dense", "keyword"):
+            archive.search(q, k=5, mode=mode)  # type: ignore[arg-type]
+
+    names = [
+        "query embedding alone",
+        "bare FAISS IndexFlatIP.search top-50",
+        "e2e search hybrid (k=5)",
+        "e2e search dense (k=5)",
+        "e2e search keyword (k=5)",
+        "e2e search hybrid + 1-month window",
+        "retriever hybrid, query vector given",
+        "retriever dense, query vector given",
+        "  part: FAISS dense top-50",
+        "  part: FTS5 OR-query top-50",
+        "  part: _hits SQL (first 64 ids)",
+        "  part: vectors_for (64 ids)",
+        "  part: date selector (chunk ids)",
+        "  part: store.faiss_index() check",
+        "  part: store.counts() (empty check)",
+        "  part: _centroids (first 64 ids)",
+    ]
+    ms: dict[str, list[float]] = {k: [] for k in names}
+    log(f"timing {len(queries)} queries")
+    for i, ((q, month), qv) in enumerate(zip(queries, qvecs, strict=True)):
+        since, until = month_window(month)
+        steps: list[tuple[str, Callable[[], object]]] = [
+            (names[0], lambda q=q: archive.embedder.encode([q])),
+            (names[1], lambda qv=qv: bare.search(qv.reshape(1, -1), n)),
+            (names[2], lambda q=q: archive.search(q, k=5, mode="hybrid")),
+            (names[3], lambda q=q: archive.search(q, k=5, mode="dense")),
+            (names[4], lambda q=q: archive.search(q, k=5, mode="keyword")),
+            (names[5], lambda q=q, s=since, u=until: archive.search(q, 5, s, u)),
+            (names[6], lambda q=q, qv=qv: retriever.search(q, 5, qvec=qv)),
+            (names[7], lambda q=q, qv=qv: retriever.search(q, 5, mode="dense", qvec=qv)),
+        ]
+        # Rotate the order so no step always runs right after the same neighbour.
+        rot = i % len(steps)
+        for name, fn in steps[rot:] + steps[:rot]:
+            ms[name].append(timed(fn))
+        dense = retriever.dense(qv, n, None)
+        kw = retriever.keyword(q, n, "", [])
+        fused = list(dict.fromkeys([c for c, _ in dense] + [c for c, _ in kw]))
+        ms[names[8]].append(timed(lambda qv=qv: retriever.dense(qv, n, None)))
+        ms[names[9]].append(timed(lambda q=q: retriever.keyword(q, n, "", [])))
+        ms[names[10]].append(timed(lambda f=fused: retriever._hits(f[:64])))
+        ms[names[11]].append(timed(lambda f=fused: store.vectors_for(f[:64], archive.embedder.dim)))
+        where, wargs = retriever._filter_sql(archive.explicit_window(since, until), None)
+        ms[names[12]].append(timed(lambda w=where, a=wargs: retriever._allowed_ids(w, a)))
+        ms[names[13]].append(timed(store.faiss_index))
+        ms[names[14]].append(timed(store.counts))
+        arts = {h.article_id for h in retriever._hits(fused[:64]).values()}
+        ms[names[15]].append(timed(lambda a=arts: retriever._centroids(a)))
+
+    print(
+        f"store {dest}: {stats.articles} articles, {stats.chunks} chunks (SYNTHETIC: real Reuters "
+        f"chunks replicated, see header), {stats.bytes / 2**20:.0f} MiB"
+    )
+    print(
+        f"model load {load_s:.1f} s, FAISS load {faiss_load_s:.2f} s ({index.ntotal} vectors), "
+        f"{len(queries)} queries, warm, threads {args.threads or 'default'}"
+    )
+    for name in names:
+        print(row(name, ms[name]))
+    p50 = percentile(ms[names[2]], 50)
+    p95 = percentile(ms[names[2]], 95)
+    print(f"hybrid e2e vs targets: p50 {p50:.1f} ms (<= 30), p95 {p95:.1f} ms (<= 80)")
+    bare_p50 = percentile(ms[names[1]], 50)
+    dense_p50 = percentile(ms[names[7]], 50)
+    print(f"ratio retriever dense (vector given) / bare FAISS, p50: {dense_p50 / bare_p50:.2f}")
+    print(f"peak RSS {peak_rss_mb():.0f} MiB")
+    archive.close()
+
+
+if __name__ == "__main__":
+    main()
