@@ -43,6 +43,8 @@ bench: setup
 	$(BIN)/python benchmarks/retrieval.py --threads 1 | tee bench-out/retrieval-1thread.txt
 	$(BIN)/python benchmarks/quality.py | tee bench-out/quality-paragraphs.txt
 	$(BIN)/python benchmarks/quality.py --articles | tee bench-out/quality-articles.txt
+	$(BIN)/python benchmarks/answers.py --questions 400 | tee bench-out/answers.txt
+	$(BIN)/python benchmarks/startup.py | tee bench-out/startup.txt
 
 clean:
 	rm -rf $(VENV) embeddings/store-* embeddings/CURRENT embeddings/index.lock
