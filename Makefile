@@ -34,7 +34,7 @@ format: setup
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-# Figures of BENCHMARKS.md (about 1.5 h on 2 cores; data from ../shared/bench, output in bench-out/).
+# Figures of BENCHMARKS.md (about 3 h on 2 idle cores; data from ../shared/bench, output in bench-out/).
 bench: setup
 	mkdir -p bench-out
 	$(BIN)/python benchmarks/indexing.py throughput | tee bench-out/throughput.txt
@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python benchmarks/retrieval.py --threads 1 | tee bench-out/retrieval-1thread.txt
 	$(BIN)/python benchmarks/quality.py | tee bench-out/quality-paragraphs.txt
 	$(BIN)/python benchmarks/quality.py --articles | tee bench-out/quality-articles.txt
+	$(BIN)/python benchmarks/fusion.py --limit 3000 | tee bench-out/fusion.txt
 	$(BIN)/python benchmarks/answers.py --questions 400 | tee bench-out/answers.txt
 	$(BIN)/python benchmarks/startup.py | tee bench-out/startup.txt
 
