@@ -1,9 +1,10 @@
 """Retrieval quality on SQuAD-dev: exactly what ``askarchive eval`` computes, with a machine line.
 
-    python benchmarks/quality.py [DATA] [--articles] [--limit N]
+    python benchmarks/quality.py [DATA] [--articles] [--limit N] [--workdir DIR]
 
 is ``askarchive eval DATA --answers [--articles] [--limit N]`` plus the machine line, timings and
-the JSON result (for BENCHMARKS.md).
+the JSON result (for BENCHMARKS.md). The indexed corpus is kept in ``bench-out/``, so a re-run
+after a retrieval change only scores the queries again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import os
 import time
 
-from benchcommon import default_data, machine_line, peak_rss_mb, require
+from benchcommon import BENCH_OUT, default_data, machine_line, peak_rss_mb, require
 
 
 def main() -> None:
@@ -21,6 +22,11 @@ def main() -> None:
     parser.add_argument("data", nargs="?", default=default_data("squad-dev"))
     parser.add_argument("--articles", action="store_true", help="join paragraphs into articles")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        help="keep corpus and index here (default bench-out/quality-paragraphs|articles)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     require(args.data, "a BEIR folder such as squad-dev")
@@ -29,7 +35,12 @@ def main() -> None:
 
     print(machine_line())
     t = time.perf_counter()
-    result = evaluate.run(args.data, answers=True, articles=args.articles, limit=args.limit)
+    workdir = args.workdir or BENCH_OUT / (
+        "quality-articles" if args.articles else "quality-paragraphs"
+    )
+    result = evaluate.run(
+        args.data, answers=True, articles=args.articles, limit=args.limit, workdir=workdir
+    )
     took = time.perf_counter() - t
     render.eval_table(result)
     print(json.dumps(result))

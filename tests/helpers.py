@@ -54,10 +54,8 @@ def make_archive(folder: Path, n: int = 6, sentences: int = 12) -> list[Path]:
 
 
 def faiss_ids(store) -> set[int]:  # type: ignore[no-untyped-def]
-    import faiss
-
-    index = store.faiss_index()
-    return set(faiss.vector_to_array(index.id_map).tolist())
+    dense = store.dense_index()
+    return set(dense.ids[dense.live].tolist())
 
 
 def assert_consistent(store) -> None:  # type: ignore[no-untyped-def]

@@ -144,6 +144,18 @@ def test_limit_and_no_answers(tmp_path: Path) -> None:
     assert "answer@5" not in result["modes"]["keyword"]
 
 
+def test_workdir_keeps_the_index_and_a_second_run_embeds_nothing(tmp_path: Path) -> None:
+    root = write_beir(tmp_path / "beir")
+    embedder = HashEmbedder()
+    first = evaluate.run(root, embedder=embedder, quiet=True, workdir=tmp_path / "work")
+    embedded = embedder.encoded
+    assert (tmp_path / "work" / "store" / "CURRENT").exists()
+    second = evaluate.run(root, embedder=embedder, quiet=True, workdir=tmp_path / "work")
+    # Only the queries were encoded again, not one document.
+    assert embedder.encoded - embedded == first["queries"]
+    assert second["modes"] == first["modes"]
+
+
 def test_join_articles_orders_paragraphs_and_maps_qrels(tmp_path: Path) -> None:
     docs = [
         ("7_10", "Seven", "Tenth paragraph about glaciers."),

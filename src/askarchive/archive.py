@@ -179,7 +179,7 @@ class Archive:
         return found
 
     def _require_articles(self) -> None:
-        if self._store.counts()[0] == 0:
+        if self._store.chunk_table().articles == 0:
             if self._store.writer_active():
                 raise StoreEmpty(
                     f"the index at {self.root} is still being built; "

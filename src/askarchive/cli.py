@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answers", action="store_true", help="also score gold answers in top 5")
     p.add_argument("--articles", action="store_true", help="join paragraphs into whole articles")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N queries")
+    p.add_argument(
+        "--workdir",
+        default=None,
+        help="keep the corpus and its index in this folder and reuse them on the next run",
+    )
     p.add_argument("--model", default=None)
     p.add_argument("--json", action="store_true")
     return parser
@@ -202,7 +207,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from askarchive import evaluate, render
 
     result = evaluate.run(
-        args.dir, answers=args.answers, articles=args.articles, limit=args.limit, model=args.model
+        args.dir,
+        answers=args.answers,
+        articles=args.articles,
+        limit=args.limit,
+        model=args.model,
+        workdir=args.workdir,
     )
     if args.json:
         _print_json(result)

@@ -11,6 +11,7 @@ optional ``answers``), ``qrels/test.tsv`` (header, then ``query-id corpus-id sco
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -189,13 +190,26 @@ class _Ticker:
             print(f"eval: {msg}", file=sys.stderr, flush=True)
 
 
+def _make_workdir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(
+            f"cannot use {path} as the eval work folder ({exc.strerror}); pick another --workdir"
+        ) from exc
+
+
 def _index(archive: Archive, data: Dataset, folder: Path, tick: _Ticker) -> dict[str, Any]:
     from askarchive.indexer import Progress
 
     src = folder / "corpus.jsonl"
-    with open(src, "w", encoding="utf-8") as fh:
-        for doc_id, doc in data.docs.items():
-            fh.write(json.dumps({"id": doc_id, **doc}, ensure_ascii=False) + "\n")
+    text = "".join(
+        json.dumps({"id": doc_id, **doc}, ensure_ascii=False) + "\n"
+        for doc_id, doc in data.docs.items()
+    )
+    # Rewriting identical bytes would still change the file's mtime and cost a re-hash.
+    if not src.exists() or src.read_text(encoding="utf-8") != text:
+        src.write_text(text, encoding="utf-8")
 
     def progress(p: Progress) -> None:
         if p.phase == "embed":
@@ -218,8 +232,12 @@ def run(
     embedder: Embedder | None = None,
     modes: Sequence[str] = MODES,
     quiet: bool = False,
+    workdir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Index the corpus of ``folder`` into a temporary store and score every mode.
+
+    With ``workdir`` the corpus file and its index are kept there instead, so a second run (after
+    a change to retrieval, say) re-embeds nothing and only scores the queries again.
 
     Returns ``{"name", "queries", "documents", "chunks", "modes": {mode: {metric: value}},
     "seconds": {...}}``; ``answer@5`` appears only with ``answers``.
@@ -236,7 +254,12 @@ def run(
         raise BadInput(f'{folder}/queries.jsonl has no "answers"; run without --answers')
     tick = _Ticker(quiet)
 
-    with tempfile.TemporaryDirectory(prefix="askarchive-eval-") as tmp:
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="askarchive-eval-"))
+        else:
+            tmp = str(workdir)
+            _make_workdir(Path(tmp))
         archive = Archive.open(Path(tmp) / "store", model=model, embedder=embedder)
         try:
             built = _index(archive, data, Path(tmp), tick)

@@ -115,7 +115,7 @@ def stats(s: Stats, root: Path) -> None:
 
 
 def highlight(text: str, query: str) -> Text:
-    from askarchive.retriever import query_terms
+    from askarchive.keyword import query_terms
 
     t = Text(text)
     terms = [re.escape(w) for w in query_terms(query) if len(w) > 1]

@@ -1,44 +1,40 @@
 """Hybrid retrieval: dense (FAISS) and keyword (SQLite FTS5 BM25), fused by reciprocal rank.
 
 Dense search finds paraphrases; BM25 finds the names and numbers that a small embedding model
-blurs. Date and source filters are applied inside both searches (an id selector for FAISS, a SQL
+blurs. Date and source filters are applied inside both searches (an id list for FAISS, a SQL
 join for FTS5), so ``k`` hits come back whenever ``k`` matching passages exist.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from askarchive.embedding import Embedder
+from askarchive.keyword import KeywordSearch, query_terms
 from askarchive.models import Citation, DateWindow, Passage
 from askarchive.store import Store
-from askarchive.text import STOPWORDS
+
+__all__ = ["MODES", "Mode", "Retriever", "query_terms"]
 
 Mode = Literal["hybrid", "dense", "keyword"]
 MODES: tuple[str, ...] = ("hybrid", "dense", "keyword")
-RRF_K = 60
+# Reciprocal rank fusion: score = sum of weight / (RRF_K + rank). k=10 and a keyword weight of
+# 1.5 won the sweep in benchmarks/fusion.py on SQuAD-dev (BM25 is the stronger single signal
+# there); BENCHMARKS.md has the table.
+RRF_K = 10
+DENSE_WEIGHT = 1.0
+KEYWORD_WEIGHT = 1.5
 # Two articles are one wire story retold when their mean chunk vectors are this close and they
 # were published within DUPLICATE_DAYS of each other. On the sample archive, paraphrased wire
 # repeats score 0.96 and distinct stories on one topic at most 0.75.
 DUPLICATE_COSINE = 0.90
 DUPLICATE_DAYS = 3
-
-_TERM = re.compile(r"\w+", re.UNICODE)
-
-
-def query_terms(query: str) -> list[str]:
-    """Content words of a query, lowercased, in order, without repeats."""
-    seen: dict[str, None] = {}
-    for word in _TERM.findall(query.lower()):
-        if word not in STOPWORDS and word not in seen:
-            seen[word] = None
-    return list(seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +54,8 @@ class Retriever:
     def __init__(self, store: Store, embedder: Embedder) -> None:
         self.store = store
         self.embedder = embedder
+        self.keywords = KeywordSearch(store.con)
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- filters ------------------------------------------------------------------------------
     @staticmethod
@@ -75,51 +73,69 @@ class Retriever:
             args.append(source.lower())
         return (" AND ".join(clauses), args)
 
-    def _allowed_ids(self, where: str, args: list[object]) -> np.ndarray | None:
-        if not where:
+    def allowed_ids(self, window: DateWindow | None, source: str | None) -> np.ndarray | None:
+        """Sorted chunk ids passing the filters, or None when nothing is filtered."""
+        if window is None and not source:
             return None
-        sql = f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}"
-        rows = self.store.con.execute(sql, args).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        table = self.store.chunk_table()
+        ids = table.ids if window is None else table.in_window(window.since, window.until)
+        if source:
+            sql = (
+                "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id "
+                "WHERE instr(lower(a.path), ?) > 0"
+            )
+            rows = self.store.con.execute(sql, (source.lower(),)).fetchall()
+            picked = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            ids = ids[np.isin(ids, picked)]
+        return ids
 
     # -- the two searches ---------------------------------------------------------------------
     def dense(
         self, qvec: np.ndarray, n: int, allowed: np.ndarray | None
     ) -> list[tuple[int, float]]:
-        import faiss
-
-        index = self.store.faiss_index()
-        if index.ntotal == 0 or (allowed is not None and len(allowed) == 0):
-            return []
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-            n = min(n, len(allowed))
-        sims, ids = index.search(qvec.reshape(1, -1).astype(np.float32), n, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0]
+        return self.store.dense_index().search(qvec, n, allowed)
 
     def keyword(
-        self, query: str, n: int, where: str, args: list[object]
+        self, query: str, n: int, where: str = "", args: list[object] | None = None, need: int = 0
     ) -> list[tuple[int, float]]:
-        terms = query_terms(query)
-        if not terms:
-            return []
-        # Every term quoted: user text can never be read as FTS5 syntax.
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        if where:
-            sql = (
-                "SELECT f.rowid, bm25(chunks_fts, 1.0, 0.3) AS s FROM chunks_fts f "
-                "JOIN chunks c ON c.id = f.rowid JOIN articles a ON a.id = c.article_id "
-                f"WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
-            )
-            params: list[object] = [match, *args, n]
-        else:
-            sql = (
-                "SELECT rowid, bm25(chunks_fts, 1.0, 0.3) AS s FROM chunks_fts "
-                "WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?"
-            )
-            params = [match, n]
-        return [(int(r[0]), -float(r[1])) for r in self.store.con.execute(sql, params)]
+        chunks = len(self.store.chunk_table().ids)
+        return self.keywords.search(query, n, where, args, chunks=chunks, need=need)
+
+    def _background(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="askarchive-kw")
+        return self._pool
+
+    def _both(
+        self,
+        query: str,
+        qvec: np.ndarray | None,
+        n: int,
+        allowed: np.ndarray | None,
+        where: str,
+        args: list[object],
+        mode: Mode,
+        k: int,
+    ) -> tuple[np.ndarray | None, list[tuple[int, float]], list[tuple[int, float]]]:
+        """Run the searches ``mode`` asks for: (query vector, dense hits, keyword hits)."""
+        need = k if mode == "keyword" else 0
+        if mode == "keyword":
+            return qvec, [], self.keyword(query, n, where, args, need)
+        self.store.dense_index()  # brought up to date here, before another thread reads SQLite
+        if mode == "dense":
+            if qvec is None:
+                qvec = self.embedder.encode([query])[0]
+            return qvec, self.dense(qvec, n, allowed), []
+        # FTS5 and the model both release the GIL: the keyword query runs on the other core
+        # while the question is embedded, which hides most of its cost.
+        pending = self._background().submit(self.keyword, query, n, where, args, need)
+        try:
+            if qvec is None:
+                qvec = self.embedder.encode([query])[0]
+            dense = self.dense(qvec, n, allowed)
+        finally:
+            keyword = pending.result()
+        return qvec, dense, keyword
 
     # -- assembly -----------------------------------------------------------------------------
     def _hits(self, ids: Sequence[int]) -> dict[int, _Hit]:
@@ -160,26 +176,20 @@ class Retriever:
         qvec: np.ndarray | None = None,
     ) -> list[Passage]:
         where, args = self._filter_sql(window, source)
-        allowed = self._allowed_ids(where, args)
+        allowed = self.allowed_ids(window, source)
         if allowed is not None and len(allowed) == 0:
             return []
         # Over-fetch: the per-article cap and duplicate collapsing both discard candidates.
         n = max(50, k * 10)
-        dense: list[tuple[int, float]] = []
-        if mode in ("hybrid", "dense") and qvec is None:
-            qvec = self.embedder.encode([query])[0]
-        if mode in ("hybrid", "dense"):
-            assert qvec is not None
-            dense = self.dense(qvec, n, allowed)
-        keyword = self.keyword(query, n, where, args) if mode in ("hybrid", "keyword") else []
+        qvec, dense, keyword = self._both(query, qvec, n, allowed, where, args, mode, k)
 
         fused: dict[int, float] = {}
         dense_rank = {cid: r for r, (cid, _) in enumerate(dense, 1)}
         keyword_rank = {cid: r for r, (cid, _) in enumerate(keyword, 1)}
         if mode == "hybrid":
-            for ranks in (dense_rank, keyword_rank):
+            for ranks, weight in ((dense_rank, DENSE_WEIGHT), (keyword_rank, KEYWORD_WEIGHT)):
                 for cid, r in ranks.items():
-                    fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + r)
+                    fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + r)
         else:
             for cid, s in dense or keyword:
                 fused[cid] = s

@@ -33,7 +33,7 @@ from askarchive.faissindex import LOCK_NAME, FaissMirror
 from askarchive.models import Article, Chunk
 
 if TYPE_CHECKING:
-    import faiss
+    from askarchive.faissindex import ChunkTable, DenseIndex
 
 SCHEMA_VERSION = 1
 POINTER = "CURRENT"
@@ -91,8 +91,10 @@ class Store(FaissMirror):
     def __init__(self, root: Path, con: sqlite3.Connection) -> None:
         self.root = root
         self.con = con
-        self._faiss: faiss.Index | None = None
-        self._faiss_gen: int | None = None
+        self._dense: DenseIndex | None = None
+        self._dense_gen: int | None = None
+        self._table: ChunkTable | None = None
+        self._next_chunk: int | None = None
         self._lock_fd: int | None = None
         self.db_path: Path = root
 
@@ -231,12 +233,35 @@ class Store(FaissMirror):
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.con.execute("BEGIN IMMEDIATE")
+        self._next_chunk = None
         try:
             yield
+            if self._next_chunk is not None:
+                self.con.execute(
+                    "INSERT OR REPLACE INTO manifest VALUES ('last_chunk_id', ?)",
+                    (str(self._next_chunk - 1),),
+                )
         except BaseException:
             self.con.execute("ROLLBACK")
+            self._next_chunk = None
             raise
         self.con.execute("COMMIT")
+
+    def _new_chunk_id(self) -> int:
+        """A chunk id never used before in this database, even by a deleted chunk.
+
+        SQLite would hand out the id of a deleted last row again; the FAISS graph still holds
+        deleted ids as masked nodes, so a reused id would bring back the old vector.
+        """
+        if self._next_chunk is None:
+            row = self.con.execute(
+                "SELECT value FROM manifest WHERE key='last_chunk_id'"
+            ).fetchone()
+            top = self.con.execute("SELECT MAX(id) FROM chunks").fetchone()[0] or 0
+            self._next_chunk = max(int(top), int(row[0]) if row else 0) + 1
+        cid = self._next_chunk
+        self._next_chunk += 1
+        return cid
 
     def bump_generation(self) -> int:
         """Call inside a write transaction."""
@@ -295,10 +320,12 @@ class Store(FaissMirror):
         )
         ids: list[int] = []
         for chunk, vec in zip(chunks, vectors, strict=True):
-            cur = self.con.execute(
-                "INSERT INTO chunks (article_id, seq, start, end, tokens, vector) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+            cid = self._new_chunk_id()
+            self.con.execute(
+                "INSERT INTO chunks (id, article_id, seq, start, end, tokens, vector) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
+                    cid,
                     article.id,
                     chunk.seq,
                     chunk.start,
@@ -307,7 +334,6 @@ class Store(FaissMirror):
                     np.asarray(vec, dtype=np.float32).tobytes(),
                 ),
             )
-            cid = int(cur.lastrowid or 0)
             self.con.execute(
                 "INSERT INTO chunks_fts (rowid, text, title) VALUES (?, ?, ?)",
                 (cid, chunk.text, article.title),
