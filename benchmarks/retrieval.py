@@ -174,12 +174,13 @@ def main() -> None:
     retriever = archive.retriever
     store = archive._store  # type: ignore[attr-defined]
     t = time.perf_counter()
-    index = store.faiss_index()
+    index = store.dense_index()
     faiss_load_s = time.perf_counter() - t
-    _, vecs = store.all_vectors(archive.embedder.dim)
+    bare_ids, vecs = store.all_vectors(archive.embedder.dim)
     bare = faiss.IndexFlatIP(vecs.shape[1])
     bare.add(vecs)
     del vecs
+    graph = index.index  # the same HNSW graph the retriever walks, searched bare
     queries = make_queries(archive, args.queries, args.seed)
     qvecs = archive.embedder.encode([q for q, _ in queries])
     n = 50  # the retriever's candidate depth for k=5
@@ -192,6 +193,7 @@ def main() -> None:
     names = [
         "query embedding alone",
         "bare FAISS IndexFlatIP.search top-50",
+        "bare FAISS HNSW graph search top-50",
         "e2e search hybrid (k=5)",
         "e2e search dense (k=5)",
         "e2e search keyword (k=5)",
@@ -199,62 +201,76 @@ def main() -> None:
         "retriever hybrid, query vector given",
         "retriever dense, query vector given",
         "  part: FAISS dense top-50",
-        "  part: FTS5 OR-query top-50",
+        "  part: FTS5 budgeted top-50",
+        "  part: FTS5 unbudgeted top-50",
         "  part: _hits SQL (first 64 ids)",
         "  part: vectors_for (64 ids)",
         "  part: date selector (chunk ids)",
-        "  part: store.faiss_index() check",
-        "  part: store.counts() (empty check)",
+        "  part: store.dense_index() check",
+        "  part: store.chunk_table() check",
         "  part: _centroids (first 64 ids)",
     ]
     ms: dict[str, list[float]] = {k: [] for k in names}
+    dense_overlap: list[float] = []  # retriever dense top 10 vs exact flat top 10
+    kw_overlap: list[float] = []  # budgeted vs unbudgeted keyword top 10
     log(f"timing {len(queries)} queries")
     for i, ((q, month), qv) in enumerate(zip(queries, qvecs, strict=True)):
         since, until = month_window(month)
         steps: list[tuple[str, Callable[[], object]]] = [
             (names[0], lambda q=q: archive.embedder.encode([q])),
             (names[1], lambda qv=qv: bare.search(qv.reshape(1, -1), n)),
-            (names[2], lambda q=q: archive.search(q, k=5, mode="hybrid")),
-            (names[3], lambda q=q: archive.search(q, k=5, mode="dense")),
-            (names[4], lambda q=q: archive.search(q, k=5, mode="keyword")),
-            (names[5], lambda q=q, s=since, u=until: archive.search(q, 5, s, u)),
-            (names[6], lambda q=q, qv=qv: retriever.search(q, 5, qvec=qv)),
-            (names[7], lambda q=q, qv=qv: retriever.search(q, 5, mode="dense", qvec=qv)),
+            (names[2], lambda qv=qv: graph.search(qv.reshape(1, -1), n)),
+            (names[3], lambda q=q: archive.search(q, k=5, mode="hybrid")),
+            (names[4], lambda q=q: archive.search(q, k=5, mode="dense")),
+            (names[5], lambda q=q: archive.search(q, k=5, mode="keyword")),
+            (names[6], lambda q=q, s=since, u=until: archive.search(q, 5, s, u)),
+            (names[7], lambda q=q, qv=qv: retriever.search(q, 5, qvec=qv)),
+            (names[8], lambda q=q, qv=qv: retriever.search(q, 5, mode="dense", qvec=qv)),
         ]
         # Rotate the order so no step always runs right after the same neighbour.
         rot = i % len(steps)
         for name, fn in steps[rot:] + steps[:rot]:
             ms[name].append(timed(fn))
         dense = retriever.dense(qv, n, None)
-        kw = retriever.keyword(q, n, "", [])
+        kw = retriever.keyword(q, n)
+        full_kw = retriever.keywords.search(q, n)  # no archive size given: never budgeted
+        exact = bare_ids[bare.search(qv.reshape(1, -1), 10)[1][0]].tolist()
+        dense_overlap.append(len(set(exact) & {c for c, _ in dense[:10]}) / 10)
+        if full_kw:
+            top = min(10, len(full_kw))
+            kw_overlap.append(len({c for c, _ in kw[:top]} & {c for c, _ in full_kw[:top]}) / top)
         fused = list(dict.fromkeys([c for c, _ in dense] + [c for c, _ in kw]))
-        ms[names[8]].append(timed(lambda qv=qv: retriever.dense(qv, n, None)))
-        ms[names[9]].append(timed(lambda q=q: retriever.keyword(q, n, "", [])))
-        ms[names[10]].append(timed(lambda f=fused: retriever._hits(f[:64])))
-        ms[names[11]].append(timed(lambda f=fused: store.vectors_for(f[:64], archive.embedder.dim)))
-        where, wargs = retriever._filter_sql(archive.explicit_window(since, until), None)
-        ms[names[12]].append(timed(lambda w=where, a=wargs: retriever._allowed_ids(w, a)))
-        ms[names[13]].append(timed(store.faiss_index))
-        ms[names[14]].append(timed(store.counts))
+        window = archive.explicit_window(since, until)
+        ms[names[9]].append(timed(lambda qv=qv: retriever.dense(qv, n, None)))
+        ms[names[10]].append(timed(lambda q=q: retriever.keyword(q, n)))
+        ms[names[11]].append(timed(lambda q=q: retriever.keywords.search(q, n)))
+        ms[names[12]].append(timed(lambda f=fused: retriever._hits(f[:64])))
+        ms[names[13]].append(timed(lambda f=fused: store.vectors_for(f[:64], archive.embedder.dim)))
+        ms[names[14]].append(timed(lambda w=window: retriever.allowed_ids(w, None)))
+        ms[names[15]].append(timed(store.dense_index))
+        ms[names[16]].append(timed(store.chunk_table))
         arts = {h.article_id for h in retriever._hits(fused[:64]).values()}
-        ms[names[15]].append(timed(lambda a=arts: retriever._centroids(a)))
+        ms[names[17]].append(timed(lambda a=arts: retriever._centroids(a)))
 
     print(
         f"store {dest}: {stats.articles} articles, {stats.chunks} chunks (SYNTHETIC: real Reuters "
         f"chunks replicated, see header), {stats.bytes / 2**20:.0f} MiB"
     )
     print(
-        f"model load {load_s:.1f} s, FAISS load {faiss_load_s:.2f} s ({index.ntotal} vectors), "
+        f"model load {load_s:.1f} s, dense index load or build {faiss_load_s:.2f} s ({index.ntotal} vectors), "
         f"{len(queries)} queries, warm, threads {args.threads or 'default'}"
     )
     for name in names:
         print(row(name, ms[name]))
-    p50 = percentile(ms[names[2]], 50)
-    p95 = percentile(ms[names[2]], 95)
+    p50 = percentile(ms[names[3]], 50)
+    p95 = percentile(ms[names[3]], 95)
     print(f"hybrid e2e vs targets: p50 {p50:.1f} ms (<= 30), p95 {p95:.1f} ms (<= 80)")
-    bare_p50 = percentile(ms[names[1]], 50)
-    dense_p50 = percentile(ms[names[7]], 50)
-    print(f"ratio retriever dense (vector given) / bare FAISS, p50: {dense_p50 / bare_p50:.2f}")
+    dense_p50 = percentile(ms[names[8]], 50)
+    for i in (1, 2):
+        ratio = dense_p50 / percentile(ms[names[i]], 50)
+        print(f"ratio retriever dense (vector given) / {names[i]}, p50: {ratio:.2f}")
+    print(f"dense top-10 overlap with exact flat search: {np.mean(dense_overlap):.3f}")
+    print(f"keyword top-10 overlap, budgeted vs unbudgeted: {np.mean(kw_overlap):.3f}")
     print(f"peak RSS {peak_rss_mb():.0f} MiB")
     archive.close()
 

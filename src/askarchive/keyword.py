@@ -57,6 +57,8 @@ class KeywordSearch:
 
     def selective_terms(self, terms: list[str], chunks: int) -> list[str] | None:
         """The rarer terms whose rows fit the budget, or None when the whole query does."""
+        if chunks <= ROW_BUDGET:
+            return None  # the whole archive fits the budget: no need to count
         counts = {t: self.rows_matching(t, chunks) for t in terms}
         if sum(counts.values()) <= ROW_BUDGET:
             return None
