@@ -46,6 +46,18 @@ def test_reindex_unchanged_embeds_nothing(sample: Archive) -> None:
     assert report.unchanged == 40
 
 
+def test_small_batches_embed_exactly_like_encode(sample: Archive) -> None:
+    import numpy as np
+
+    from askarchive.embedding import SMALL_BATCH
+
+    texts = ["Who won the football final?", "Oil prices fall after OPEC meeting in Vienna"]
+    fast = sample.embedder.encode(texts)
+    assert len(texts) <= SMALL_BATCH
+    slow = sample.embedder.load().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(fast, slow, atol=1e-5)
+
+
 def test_every_citation_is_an_exact_span(sample: Archive) -> None:
     queries = _titles(sample) + [
         "water minister resigned",
