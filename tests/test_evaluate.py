@@ -154,6 +154,7 @@ def test_workdir_keeps_the_index_and_a_second_run_embeds_nothing(tmp_path: Path)
     # Only the queries were encoded again, not one document.
     assert embedder.encoded - embedded == first["queries"]
     assert second["modes"] == first["modes"]
+    assert (second["documents"], second["chunks"]) == (first["documents"], first["chunks"])
 
 
 def test_join_articles_orders_paragraphs_and_maps_qrels(tmp_path: Path) -> None:

@@ -219,7 +219,9 @@ def _index(archive: Archive, data: Dataset, folder: Path, tick: _Ticker) -> dict
     report = archive.index([src], progress=progress)
     if report.skipped:
         tick(f"{len(report.skipped)} documents skipped (e.g. {report.skipped[0].reason})", True)
-    return {"documents": report.added, "chunks": report.chunks, "seconds": report.seconds}
+    # Totals of the store, not of this run: with a kept workdir a run may embed nothing.
+    stats = archive.stats()
+    return {"documents": stats.articles, "chunks": stats.chunks, "seconds": report.seconds}
 
 
 def run(
