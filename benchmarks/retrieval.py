@@ -257,8 +257,8 @@ def main() -> None:
         f"chunks replicated, see header), {stats.bytes / 2**20:.0f} MiB"
     )
     print(
-        f"model load {load_s:.1f} s, dense index load or build {faiss_load_s:.2f} s ({index.ntotal} vectors), "
-        f"{len(queries)} queries, warm, threads {args.threads or 'default'}"
+        f"model load {load_s:.1f} s, dense index load or build {faiss_load_s:.2f} s "
+        f"({index.ntotal} vectors), {len(queries)} queries, warm, threads {args.threads or 'default'}"
     )
     for name in names:
         print(row(name, ms[name]))
