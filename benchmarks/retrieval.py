@@ -258,7 +258,8 @@ def main() -> None:
     )
     print(
         f"model load {load_s:.1f} s, dense index load or build {faiss_load_s:.2f} s "
-        f"({index.ntotal} vectors), {len(queries)} queries, warm, threads {args.threads or 'default'}"
+        f"({index.ntotal} vectors), {len(queries)} queries, warm, "
+        f"threads {args.threads or 'default'}"
     )
     for name in names:
         print(row(name, ms[name]))
