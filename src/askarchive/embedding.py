@@ -159,15 +159,25 @@ class SentenceTransformerEmbedder:
     def _encode_small(model: Any, texts: Sequence[str]) -> np.ndarray:
         """One forward pass through the model's own modules, without ``encode``'s batching.
 
-        A query is one short text; ``encode`` spends about 3 ms of its ~20 on sorting,
-        batching and conversions around the same forward pass (tests check the vectors agree).
+        A query is one short text; ``encode`` spends a few ms of its ~20 on sorting, batching
+        and conversions around the same forward pass (tests check the vectors agree).
         """
         import torch
 
-        features = model.tokenize(list(texts))
-        with torch.inference_mode():
-            out = model.forward(features)["sentence_embedding"]
-            out = torch.nn.functional.normalize(out, p=2, dim=1)
+        # ``preprocess`` replaced ``tokenize`` in sentence-transformers 6 (which warns on the old).
+        prepare = getattr(model, "preprocess", None) or model.tokenize
+        features = prepare(list(texts))
+        # One short text gains ~3 ms from a second thread, while the retriever runs its keyword
+        # query on the other core at the same moment; two torch threads would fight it for that
+        # core. The setting is process-wide, so it is restored at once.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                out = model.forward(features)["sentence_embedding"]
+                out = torch.nn.functional.normalize(out, p=2, dim=1)
+        finally:
+            torch.set_num_threads(threads)
         return np.ascontiguousarray(out.numpy(), dtype=np.float32)
 
 
