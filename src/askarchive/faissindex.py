@@ -186,7 +186,14 @@ class DenseIndex:
         if bitmap is not None:
             # The selector only points into ``bitmap``; the local keeps it alive for the search.
             params.sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
-        sims, ids = self.index.search(q, n, params=params)
+        # One query walks the graph on one thread anyway; an OpenMP team only adds start-up and
+        # spinning, which cost several ms when the other core is busy (with the keyword query).
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            sims, ids = self.index.search(q, n, params=params)
+        finally:
+            faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0]
 
 
