@@ -334,10 +334,12 @@ class FaissMirror:
         """Write the index for the current generation atomically and drop older files."""
         import faiss
 
+        path = self._faiss_path(self.generation)
+        if path.exists():
+            return  # nothing was committed since that file was written for this generation
         dense = self.dense_index()
         if dense.dead > DEAD_LIMIT * max(dense.ntotal, 1):
             dense = self._dense = self._build()
-        path = self._faiss_path(self.generation)
         tmp = path.with_suffix(".faiss.tmp")
         faiss.write_index(dense.index, str(tmp))
         with open(tmp, "rb+") as fh:
