@@ -148,13 +148,19 @@ def test_an_old_flat_file_is_replaced_by_a_graph(tmp_path: Path) -> None:
     archive = Archive.open(tmp_path / "idx", embedder=HashEmbedder())
     archive.index([arch])
     archive.close()
-    path = next((tmp_path / "idx").glob("*.faiss"))
+    path = next((tmp_path / "idx").glob("*.hnsw.faiss"))
+    legacy = path.with_name(path.name.replace(".hnsw.faiss", ".faiss"))
     flat = faiss.IndexIDMap2(faiss.IndexFlatIP(64))
-    faiss.write_index(flat, str(path))  # the format of earlier versions, here empty
+    faiss.write_index(flat, str(legacy))  # the format and name of earlier versions, here empty
+    path.unlink()
     reader = Archive.open(tmp_path / "idx", embedder=HashEmbedder())
     assert reader._store.dense_index().ntotal == 4
     assert len(reader.search("alpha story", k=3, mode="dense")) == 3
     reader.close()
+    writer = Archive.open(tmp_path / "idx", embedder=HashEmbedder())
+    writer.index([arch])  # nothing changed, but the old file is replaced by a graph file
+    writer.close()
+    assert not legacy.exists() and len(list((tmp_path / "idx").glob("*.hnsw.faiss"))) == 1
 
 
 def test_many_deletions_rebuild_the_graph_on_save(tmp_path: Path) -> None:

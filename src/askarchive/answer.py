@@ -1,10 +1,13 @@
 """Extractive answers: the best few sentences of the retrieved passages, verbatim, each cited.
 
 No text is generated. Each passage is split into sentences with exact offsets; sentences are
-scored by meaning (cosine to the query, when an embedding function is given), by the share of the
-query's content words they contain, and slightly by their passage's rank; then picked with
-maximal marginal relevance so a wire story repeated in two articles is quoted once. Every
-``AnswerSentence`` carries its exact span in the article body, so
+scored by the idf-weighted share of the query's content words they contain, by their passage's
+similarity to the query (computed by retrieval), slightly by their passage's rank, and by meaning
+(cosine to the query) only when a caller passes an embedding function; then picked with maximal
+marginal relevance so a wire story repeated in two articles is quoted once. ``ask`` passes none:
+embedding the candidate sentences took 0.5-1.7 s p50 per answer on a busy 2-core CPU, and without
+it as many answers quote the gold answer (within 2 of 400 questions, benchmarks/answers.py).
+Every ``AnswerSentence`` carries its exact span in the article body, so
 ``article.body[s.start:s.end] == s.text`` holds by construction.
 
 When the passages do not support an answer (``support`` below ``ABSTAIN_THRESHOLD``) the answer
@@ -21,28 +24,58 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage
-from askarchive.text import STOPWORDS
+from askarchive.sentences import (
+    Sentence,
+    candidates,
+    content_terms,
+    coverage,
+    idf_weights,
+    names,
+    normalize_term,
+    query_weights,
+    split_sentences,
+)
+
+# Re-exported: callers and tests import these from here.
+__all__ = [
+    "ABSTAIN_THRESHOLD",
+    "abstain",
+    "content_terms",
+    "extractive_answer",
+    "normalize_term",
+    "query_weights",
+    "sources_block",
+    "split_sentences",
+    "support",
+]
 
 ABSTAIN_THRESHOLD = 0.45
 """Minimum ``support`` for an extractive answer; below it the answer abstains.
 
 Calibrated by ``benchmarks/answers.py`` (SQuAD-dev whole articles, half of them deleted, 400
-questions; table in BENCHMARKS.md): at 0.45 abstention precision is 0.945 and recall 0.851 while
-95% of answerable questions still get an answer. The F1-best 0.55 would drop 10% of answerable
+questions; table in BENCHMARKS.md): at 0.45 abstention precision is 0.966 and recall 0.832 while
+97% of answerable questions still get an answer. The F1-best 0.55 would drop 9% of answerable
 questions; a reader loses more from a missing answer it could have checked than from a cited
-passage it can see is off-topic.
+passage it can see is off-topic. ``support`` does not depend on how sentences are ranked, so
+ranking changes leave this calibration intact.
 """
 
 MMR_LAMBDA = 0.7
-MIN_WORDS = 4
-MAX_SENTENCE_CHARS = 1000
-# Sentences embedded per answer: the single embed call dominates latency on CPU.
+# Weight of the passage's own similarity to the question (the cosine retrieval already computed)
+# in a sentence's relevance, next to the idf-weighted share of the question's words it holds.
+# Chosen with benchmarks/answers.py: at 0.5 the gold-answer rate and answer length equal those of
+# the sentence embeddings this replaced.
+PASSAGE_WEIGHT = 0.5
+# Sentences considered per answer; bounds the selection work when many passages are retrieved.
 MAX_CANDIDATES = 64
+# Sentences embedded when a caller passes ``embed``: the model call dominates the answer step
+# (p50 0.5 s for all ~23 candidates of 5 passages on a busy 2-core CPU), so only the best
+# lexically ranked ones are embedded.
+MAX_EMBEDDED = 10
 # A sentence must score at least this share of the best sentence's relevance to be quoted.
 RELATIVE_FLOOR = 0.5
 # Passages whose similarity to the question trails the best one by more than this are
@@ -53,140 +86,28 @@ DUPLICATE_JACCARD = 0.7
 DUPLICATE_COSINE = 0.92
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-_POSSESSIVE = re.compile(r"(?<=\w)['’]s?\b")
 _BLOCK_START = re.compile(r"^(?:#|>|[-*+=_|~`]|\d{1,9}[.)](?=\s|$))")
 
 Embed = Callable[[list[str]], np.ndarray]
 
 
-def normalize_term(word: str) -> str:
-    """Lowercase and strip simple plurals so "refugees" meets "refugee"."""
-    w = word.lower()
-    if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 4 and w.endswith(("sses", "xes", "ches", "shes", "zes")):
-        return w[:-2]
-    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        return w[:-1]
-    return w
-
-
-def content_terms(text: str) -> list[str]:
-    """Content words of ``text``, normalised, in order, without repeats."""
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(_POSSESSIVE.sub("", text)):
-        term = normalize_term(word)
-        if word.lower() not in STOPWORDS and term not in STOPWORDS and term not in seen:
-            seen[term] = None
-    return list(seen)
-
-
-def query_weights(text: str) -> dict[str, float]:
-    """Content words of a query with weights: names (capitalised mid-sentence) count double."""
-    weights: dict[str, float] = {}
-    for i, m in enumerate(_WORD.finditer(_POSSESSIVE.sub("", text))):
-        word = m.group(0)
-        term = normalize_term(word)
-        if word.lower() in STOPWORDS or term in STOPWORDS:
-            continue
-        name = i > 0 and word[:1].isupper()
-        weights[term] = max(weights.get(term, 0.0), 2.0 if name else 1.0)
-    return weights
-
-
-def _names(text: str) -> list[set[str]]:
-    """Groups of adjacent capitalised words (not sentence-initial): "Khalid Mansour", "IMF"."""
-    groups: list[set[str]] = []
-    prev_end = -2
-    for i, m in enumerate(_WORD.finditer(_POSSESSIVE.sub("", text))):
-        word = m.group(0)
-        if i == 0 or not word[:1].isupper() or word.lower() in STOPWORDS:
-            continue
-        if groups and m.start() == prev_end + 1:
-            groups[-1].add(normalize_term(word))
-        else:
-            groups.append({normalize_term(word)})
-        prev_end = m.end()
-    return groups
-
-
-@dataclass(frozen=True, slots=True)
-class _Sentence:
-    passage: int  # index into the passages
-    start: int  # offsets in passage.text
-    end: int
-    text: str
-    terms: frozenset[str]
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of ``text``: lines first (so headings never merge), then blingfire.
-
-    Spans are trimmed of surrounding whitespace and never empty.
-    """
-    import blingfire
-
-    spans: list[tuple[int, int]] = []
-    for line in re.finditer(r"[^\n\r]+", text):
-        chunk = line.group(0)
-        if not chunk.strip():
-            continue
-        _, offsets = blingfire.text_to_sentences_and_offsets(chunk)
-        for a, b in offsets:
-            a, b = max(0, a), min(len(chunk), b)
-            while a < b and chunk[a].isspace():
-                a += 1
-            while b > a and chunk[b - 1].isspace():
-                b -= 1
-            if a < b:
-                spans.append((line.start() + a, line.start() + b))
-    return spans
-
-
-def _candidates(passages: Sequence[Passage]) -> list[_Sentence]:
-    out: list[_Sentence] = []
-    for p_index, passage in enumerate(passages):
-        text = passage.text
-        spans = split_sentences(text)
-        for n, (a, b) in enumerate(spans):
-            piece = text[a:b]
-            if len(_WORD.findall(piece)) < MIN_WORDS or len(piece) > MAX_SENTENCE_CHARS:
-                continue
-            # A chunk that starts or stops mid-sentence leaves a fragment at its edge.
-            if n == 0 and passage.citation.start > 0 and piece[:1].islower():
-                continue
-            if (
-                n == len(spans) - 1
-                and b == len(text.rstrip())
-                and not re.search(r"[.!?…\"”’')\]]$", piece)
-            ):
-                continue
-            out.append(_Sentence(p_index, a, b, piece, frozenset(content_terms(piece))))
-    return out
-
-
-def _coverage(weights: dict[str, float], terms: frozenset[str] | set[str]) -> float:
-    total = sum(weights.values())
-    return sum(w for t, w in weights.items() if t in terms) / total if total else 0.0
-
-
 def _support(
     weights: dict[str, float],
-    names: list[set[str]],
-    cands: Sequence[_Sentence],
+    groups: list[set[str]],
+    cands: Sequence[Sentence],
     best_sim: float | None,
 ) -> float:
-    ranked = sorted(cands, key=lambda c: _coverage(weights, c.terms), reverse=True)[:3]
+    # Plain query weights, not idf ones: ABSTAIN_THRESHOLD was calibrated on this score.
+    ranked = sorted(cands, key=lambda c: coverage(weights, c.terms), reverse=True)[:3]
     union: set[str] = set().union(*(c.terms for c in ranked)) if ranked else set()
-    overlap = _coverage(weights, union)
+    overlap = coverage(weights, union)
     score = overlap
     if best_sim is not None:
         score = 0.5 * overlap + 0.5 * min(1.0, max(0.0, (best_sim - 0.2) / 0.4))
-    if names:
+    if groups:
         # Asking about a name the passages never mention is the clearest sign of a miss.
         every = set().union(*(c.terms for c in cands)) if cands else set()
-        found = sum(1 for group in names if group & every) / len(names)
+        found = sum(1 for group in groups if group & every) / len(groups)
         score *= 0.4 + 0.6 * found
     return score
 
@@ -207,7 +128,7 @@ def support(question: str, passages: Sequence[Passage], *, query_used: str | Non
         return 0.0
     query = query_used or question
     return _support(
-        query_weights(query), _names(query), _candidates(passages), _best_similarity(passages)
+        query_weights(query), names(query), candidates(passages), _best_similarity(passages)
     )
 
 
@@ -222,7 +143,7 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 def _select(
-    cands: Sequence[_Sentence],
+    cands: Sequence[Sentence],
     rel: np.ndarray,
     vecs: np.ndarray | None,
     eligible: list[int],
@@ -315,6 +236,39 @@ def abstain(
     )
 
 
+def _relevance(
+    query: str,
+    weights: dict[str, float],
+    passages: Sequence[Passage],
+    cands: list[Sentence],
+    query_vector: np.ndarray | None,
+    embed: Embed | None,
+) -> tuple[list[Sentence], np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The candidates kept, their relevance and word scores, and with ``embed`` cosines, vectors."""
+    lex_weights = idf_weights(weights, cands)
+    lex = np.array([coverage(lex_weights, c.terms) for c in cands], dtype=np.float32)
+    # Keyword-only hits have no similarity: they count as 0 and rank on their words.
+    sims = np.array([passages[c.passage].similarity or 0.0 for c in cands], dtype=np.float32)
+    bonus = PASSAGE_WEIGHT * sims + np.array([0.05 / (1 + c.passage) for c in cands], np.float32)
+    rel = lex + bonus
+    cap = MAX_CANDIDATES if embed is None else MAX_EMBEDDED
+    if len(cands) > cap:
+        keep = sorted(sorted(range(len(cands)), key=lambda i: -rel[i])[:cap])
+        cands = [cands[i] for i in keep]
+        lex, bonus, rel = lex[keep], bonus[keep], rel[keep]
+    if embed is None:
+        return cands, rel, lex, None, None
+    texts = [c.text for c in cands]
+    if query_vector is None:
+        rows = _unit_rows(embed([query, *texts]))
+        qvec, vecs = rows[0], rows[1:]
+    else:
+        vecs = _unit_rows(embed(texts))
+        qvec = _unit_rows(np.asarray(query_vector, dtype=np.float32).reshape(1, -1))[0]
+    dense = vecs @ qvec
+    return cands, 0.55 * dense + 0.45 * lex + bonus, lex, dense, vecs
+
+
 def extractive_answer(
     question: str,
     passages: Sequence[Passage],
@@ -327,38 +281,19 @@ def extractive_answer(
 ) -> Answer:
     """Answer from the passages' own sentences, each cited, or abstain.
 
-    ``embed`` is called at most once, with every candidate sentence (and the query, when no
-    ``query_vector`` is given). Without it, sentences are ranked by content words alone.
-    ``related`` lists the passages not cited.
+    Sentences are ranked by words and passage similarity. ``embed``, when given, adds meaning:
+    it is called once, with the ``MAX_EMBEDDED`` best-ranked sentences (and the query, when no
+    ``query_vector`` is given). ``related`` lists the passages not cited.
     """
     query = query_used or question
-    cands = _candidates(passages)
+    cands = candidates(passages)
     weights = query_weights(query)
     if not passages or not cands:
         return abstain(question, passages, window=window, query_used=query_used)
-    if _support(weights, _names(query), cands, _best_similarity(passages)) < ABSTAIN_THRESHOLD:
+    if _support(weights, names(query), cands, _best_similarity(passages)) < ABSTAIN_THRESHOLD:
         return abstain(question, passages, window=window, query_used=query_used)
 
-    if len(cands) > MAX_CANDIDATES:
-        top = sorted(range(len(cands)), key=lambda i: -_coverage(weights, cands[i].terms))
-        cands = [cands[i] for i in sorted(top[:MAX_CANDIDATES])]
-    lex = np.array([_coverage(weights, c.terms) for c in cands], dtype=np.float32)
-    rank_bonus = np.array([0.05 / (1 + c.passage) for c in cands], dtype=np.float32)
-    vecs: np.ndarray | None = None
-    dense: np.ndarray | None = None
-    if embed is not None:
-        texts = [c.text for c in cands]
-        if query_vector is None:
-            rows = _unit_rows(embed([query, *texts]))
-            qvec, vecs = rows[0], rows[1:]
-        else:
-            vecs = _unit_rows(embed(texts))
-            qvec = _unit_rows(np.asarray(query_vector, dtype=np.float32).reshape(1, -1))[0]
-        dense = vecs @ qvec
-        rel = 0.55 * dense + 0.45 * lex + rank_bonus
-    else:
-        rel = lex + rank_bonus
-
+    cands, rel, lex, dense, vecs = _relevance(query, weights, passages, cands, query_vector, embed)
     best = float(rel.max())
     best_passage = _best_similarity(passages)
     eligible = []

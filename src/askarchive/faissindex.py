@@ -222,7 +222,9 @@ class FaissMirror:
         def vectors_for(self, chunk_ids: Sequence[int], dim: int) -> dict[int, np.ndarray]: ...
 
     def _faiss_path(self, gen: int) -> Path:
-        return self.root / f"store-{self.uid}-{gen}.faiss"
+        # ".hnsw" tells these files from the flat indexes of earlier versions, which are
+        # never loaded (and are deleted by the next save).
+        return self.root / f"store-{self.uid}-{gen}.hnsw.faiss"
 
     @property
     def dim(self) -> int:
@@ -302,8 +304,8 @@ class FaissMirror:
         still means the same text or no longer exists.
         """
         gens = []
-        for path in self.root.glob(f"store-{self.uid}-*.faiss"):
-            tail = path.stem.rsplit("-", 1)[-1]
+        for path in self.root.glob(f"store-{self.uid}-*.hnsw.faiss"):
+            tail = path.name.removesuffix(".hnsw.faiss").rsplit("-", 1)[-1]
             if tail.isdigit():
                 gens.append(int(tail))
         for gen in sorted(gens, reverse=True):

@@ -4,7 +4,7 @@ Layout of an index directory::
 
     CURRENT                    names the live database file (replaced atomically)
     store-<uuid>.sqlite        articles, chunks (with their vectors), FTS5 keyword index, manifest
-    store-<uuid>-<gen>.faiss   the FAISS index matching exactly generation <gen> of that database
+    store-<uuid>-<gen>.hnsw.faiss  the FAISS index matching generation <gen> of that database
     index.lock                 held by the one process allowed to write
 
 Every write transaction bumps ``generation``. A FAISS file is trusted only when its name carries
