@@ -18,6 +18,7 @@ from askarchive.answer import (
 )
 from askarchive.embedding import HashEmbedder
 from askarchive.models import Answer, Citation, DateWindow, Passage
+from askarchive.sentences import candidates, idf_weights
 
 JORDAN = (
     "Refugee flows\n"
@@ -370,3 +371,18 @@ def _check_answer(answer: Answer, ps: Sequence[Passage], bodies: dict[str, str])
         assert f"{s.text} [{s.citation_index}]" in answer.text.replace("\\", "")
     keys = [re.sub(r"\W+", " ", s.text.lower()) for s in answer.sentences]
     assert len(keys) == len(set(keys))
+
+
+def test_rare_question_words_outrank_common_ones() -> None:
+    """idf: a word every sentence shares ("Jordan") weighs less than the one that asks."""
+    body = (
+        "Jordan said the border with Syria stays open for trade. "
+        "Jordan said the talks with Syria ended on Monday. "
+        "Jordan said water in the Rukban camp was running out."
+    )
+    # Each sentence holds two of the three words; only their rarity tells them apart.
+    a = extractive_answer("Jordan Syria water", [passage(body)], max_sentences=1)
+    assert a.sentences[0].text.startswith("Jordan said water")
+    weights = {"jordan": 1.0, "water": 1.0}
+    idf = idf_weights(weights, candidates([passage(body)]))
+    assert idf["water"] > idf["jordan"] > 0

@@ -116,3 +116,13 @@ def test_llm_from_environment(archive: Archive, server: FakeLLM, monkeypatch) ->
     answer = archive.ask("Who will operate the Aqaba terminal?")
     assert answer.mode == "llm" and server.requests
     assert archive.ask("Who will operate the Aqaba terminal?", llm=False).mode == "extractive"
+
+
+def test_extractive_answer_embeds_only_the_query(archive: Archive) -> None:
+    # Embedding candidate sentences cost most of the answer step's time; words and passage
+    # similarity rank them instead, so one query embedding per question is all the model does.
+    emb = archive.embedder
+    assert isinstance(emb, HashEmbedder)
+    emb.calls = emb.encoded = 0
+    answer = archive.ask("How many containers can the Aqaba terminal handle?", llm=False)
+    assert not answer.abstained and (emb.calls, emb.encoded) == (1, 1)
