@@ -5,9 +5,8 @@ scored by the idf-weighted share of the query's content words they contain, by t
 similarity to the query (computed by retrieval), slightly by their passage's rank, and by meaning
 (cosine to the query) only when a caller passes an embedding function; then picked with maximal
 marginal relevance so a wire story repeated in two articles is quoted once. ``ask`` passes none:
-embedding the candidate sentences took 0.4 s p50 per answer on a quiet 2-core CPU (0.5-1.7 s on
-a busy one), and without it as many answers quote the gold answer (within 2 of 400 questions,
-benchmarks/answers.py); the answer step now takes ~4 ms.
+embedding the candidate sentences made the answer step take over a second on a busy 2-core CPU,
+and without it as many answers quote a gold answer (BENCHMARKS.md, benchmarks/answers.py).
 Every ``AnswerSentence`` carries its exact span in the article body, so
 ``article.body[s.start:s.end] == s.text`` holds by construction.
 
@@ -73,9 +72,8 @@ MMR_LAMBDA = 0.7
 PASSAGE_WEIGHT = 0.5
 # Sentences considered per answer; bounds the selection work when many passages are retrieved.
 MAX_CANDIDATES = 64
-# Sentences embedded when a caller passes ``embed``: the model call dominates the answer step
-# (p50 0.42 s for all ~23 candidates of 5 passages on a quiet 2-core CPU, 0.17 s for 10), so
-# only the best lexically ranked ones are embedded.
+# Sentences embedded when a caller passes ``embed``: the model call dominates the answer step,
+# so only the best lexically ranked ones are embedded.
 MAX_EMBEDDED = 10
 # A sentence must score at least this share of the best sentence's relevance to be quoted.
 RELATIVE_FLOOR = 0.5
