@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 LOCK_NAME = "index.lock"
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 64
-# Search breadth: at 128, 95.6% of the exact top 10 came back for real questions over 102k
-# chunk vectors (benchmarks/retrieval.py); 256 costs about a millisecond more.
+# Search breadth: at 256 the graph returned 97.4% of the exact top 10 for real questions over
+# 102k chunk vectors, in about 2 ms (benchmarks/retrieval.py, BENCHMARKS.md).
 HNSW_EF_SEARCH = 256
 # An exact scan of 20k vectors takes a few milliseconds; up to there, exact beats approximate.
 EXACT_LIMIT = 20_000
