@@ -96,11 +96,17 @@ def _rows(prefix: str, n: int) -> list[tuple[str, str, str]]:
     ]
 
 
-def test_chunk_ids_are_never_reused(tmp_path: Path) -> None:
+def _indexed(tmp_path: Path, alphas: int) -> tuple[Path, Archive]:
+    """An archive folder holding ``alphas`` alpha stories in a.jsonl, and its open index."""
     arch = tmp_path / "arch"
+    _write(arch, "a.jsonl", _rows("alpha", alphas))
     archive = Archive.open(tmp_path / "idx", embedder=HashEmbedder())
-    _write(arch, "a.jsonl", _rows("alpha", 3))
     archive.index([arch])
+    return arch, archive
+
+
+def test_chunk_ids_are_never_reused(tmp_path: Path) -> None:
+    arch, archive = _indexed(tmp_path, 3)
     last = archive._store.con.execute("SELECT MAX(id) FROM chunks").fetchone()[0]
     # Deleting the newest rows would let SQLite hand their ids out again.
     (arch / "a.jsonl").unlink()
@@ -115,11 +121,7 @@ def test_chunk_ids_are_never_reused(tmp_path: Path) -> None:
 
 
 def test_index_catches_up_from_an_older_file(tmp_path: Path) -> None:
-    arch = tmp_path / "arch"
-    _write(arch, "a.jsonl", _rows("alpha", 5))
-    archive = Archive.open(tmp_path / "idx", embedder=HashEmbedder())
-    archive.index([arch])
-    store = archive._store
+    arch, archive = _indexed(tmp_path, 5)
     old_file = next((tmp_path / "idx").glob("*.faiss"))
     saved = old_file.read_bytes()
     _write(arch, "a.jsonl", _rows("alpha", 4))  # alpha4 goes away
@@ -143,10 +145,7 @@ def test_index_catches_up_from_an_older_file(tmp_path: Path) -> None:
 
 
 def test_an_old_flat_file_is_replaced_by_a_graph(tmp_path: Path) -> None:
-    arch = tmp_path / "arch"
-    _write(arch, "a.jsonl", _rows("alpha", 4))
-    archive = Archive.open(tmp_path / "idx", embedder=HashEmbedder())
-    archive.index([arch])
+    arch, archive = _indexed(tmp_path, 4)
     archive.close()
     path = next((tmp_path / "idx").glob("*.hnsw.faiss"))
     legacy = path.with_name(path.name.replace(".hnsw.faiss", ".faiss"))
@@ -164,10 +163,7 @@ def test_an_old_flat_file_is_replaced_by_a_graph(tmp_path: Path) -> None:
 
 
 def test_many_deletions_rebuild_the_graph_on_save(tmp_path: Path) -> None:
-    arch = tmp_path / "arch"
-    _write(arch, "a.jsonl", _rows("alpha", 8))
-    archive = Archive.open(tmp_path / "idx", embedder=HashEmbedder())
-    archive.index([arch])
+    arch, archive = _indexed(tmp_path, 8)
     _write(arch, "a.jsonl", _rows("alpha", 2))
     archive.index([arch])
     dense = archive._store.dense_index()

@@ -96,8 +96,8 @@ def answer_question(
             fallback = f"LLM unavailable ({exc}); showing an extractive answer"
             notice = f"{notice}; {fallback}" if notice else fallback
 
-    # No ``embed``: embedding the candidate sentences cost 0.4 s on a quiet 2-core CPU, and words
-    # plus the passages' similarity rank them as well (answer.py, benchmarks/answers.py).
+    # No ``embed``: embedding the candidate sentences dominated the answer step, and words plus
+    # the passages' similarity rank them as well (answer.py; figures in BENCHMARKS.md).
     answer = extractive_answer(question, passages, window=window, query_used=query)
     answer.notice = notice
     if on_token is not None:

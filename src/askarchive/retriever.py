@@ -80,11 +80,9 @@ class Retriever:
         table = self.store.chunk_table()
         ids = table.ids if window is None else table.in_window(window.since, window.until)
         if source:
-            sql = (
-                "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id "
-                "WHERE instr(lower(a.path), ?) > 0"
-            )
-            rows = self.store.con.execute(sql, (source.lower(),)).fetchall()
+            where, args = self._filter_sql(None, source)
+            sql = f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}"
+            rows = self.store.con.execute(sql, args).fetchall()
             picked = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             ids = ids[np.isin(ids, picked)]
         return ids
@@ -96,9 +94,16 @@ class Retriever:
         return self.store.dense_index().search(qvec, n, allowed)
 
     def keyword(
-        self, query: str, n: int, where: str = "", args: list[object] | None = None, need: int = 0
+        self,
+        query: str,
+        n: int,
+        where: str = "",
+        args: list[object] | None = None,
+        need: int = 0,
+        chunks: int | None = None,
     ) -> list[tuple[int, float]]:
-        chunks = len(self.store.chunk_table().ids)
+        if chunks is None:
+            chunks = len(self.store.chunk_table().ids)
         return self.keywords.search(query, n, where, args, chunks=chunks, need=need)
 
     def _background(self) -> ThreadPoolExecutor:
@@ -121,18 +126,20 @@ class Retriever:
         need = k if mode == "keyword" else 0
         if mode == "keyword":
             return qvec, [], self.keyword(query, n, where, args, need)
-        self.store.dense_index()  # brought up to date here, before another thread reads SQLite
+        # Brought up to date here, before the keyword thread starts using the connection.
+        index = self.store.dense_index()
         if mode == "dense":
             if qvec is None:
                 qvec = self.embedder.encode([query])[0]
-            return qvec, self.dense(qvec, n, allowed), []
+            return qvec, index.search(qvec, n, allowed), []
+        chunks = len(self.store.chunk_table().ids)
         # FTS5 and the model both release the GIL: the keyword query runs on the other core
         # while the question is embedded, which hides most of its cost.
-        pending = self._background().submit(self.keyword, query, n, where, args, need)
+        pending = self._background().submit(self.keyword, query, n, where, args, need, chunks)
         try:
             if qvec is None:
                 qvec = self.embedder.encode([query])[0]
-            dense = self.dense(qvec, n, allowed)
+            dense = index.search(qvec, n, allowed)
         finally:
             keyword = pending.result()
         return qvec, dense, keyword
