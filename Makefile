@@ -21,7 +21,7 @@ chat: setup
 
 demo: setup
 	$(BIN)/askarchive index examples/archive
-	$(BIN)/askarchive ask "Why did Russia's defence minister visit Damascus in June 2016?"
+	$(BIN)/askarchive ask "Who replaced Jordan's water minister Haddadin in June 2016?"
 
 test: setup
 	$(BIN)/python -m pytest -q
