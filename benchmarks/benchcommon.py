@@ -55,11 +55,18 @@ def machine_line() -> str:
         torch_v = f"{torch.__version__} ({torch.get_num_threads()} threads)"
     except ImportError:  # the retrieval benchmark can run without torch installed
         torch_v = "absent"
+    try:
+        import onnxruntime
+
+        ort_v = onnxruntime.__version__
+    except ImportError:
+        ort_v = "absent"
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"{dt.datetime.now().isoformat(timespec='seconds')} | nproc {os.cpu_count()} | "
         f"{cpu_model()} | load {load} | python {platform.python_version()} | torch {torch_v} | "
-        f"faiss {faiss.__version__} | numpy {numpy.__version__} | sqlite {_sqlite_version()}"
+        f"onnxruntime {ort_v} | faiss {faiss.__version__} | numpy {numpy.__version__} | "
+        f"sqlite {_sqlite_version()}"
     )
 
 

@@ -190,8 +190,25 @@ def main() -> None:
         for mode in ("hybrid", "dense", "keyword"):
             archive.search(q, k=5, mode=mode)  # type: ignore[arg-type]
 
+    emb = archive.embedder
+    fast = emb.query_backend == "onnxruntime"  # type: ignore[attr-defined]
+
+    def torch_query(fn: Callable[[], object]) -> Callable[[], object]:
+        """``fn`` with questions embedded by PyTorch, for the side-by-side rows."""
+
+        def run() -> object:
+            emb.fast_queries = False  # type: ignore[attr-defined]
+            try:
+                return fn()
+            finally:
+                emb.fast_queries = True  # type: ignore[attr-defined]
+
+        return run
+
     names = [
         "query embedding alone",
+        "query embedding, PyTorch path",
+        "e2e search hybrid, PyTorch queries",
         "bare FAISS IndexFlatIP.search top-50",
         "bare FAISS HNSW graph search top-50",
         "e2e search hybrid (k=5)",
@@ -218,14 +235,16 @@ def main() -> None:
         since, until = month_window(month)
         steps: list[tuple[str, Callable[[], object]]] = [
             (names[0], lambda q=q: archive.embedder.encode([q])),
-            (names[1], lambda qv=qv: bare.search(qv.reshape(1, -1), n)),
-            (names[2], lambda qv=qv: graph.search(qv.reshape(1, -1), n)),
-            (names[3], lambda q=q: archive.search(q, k=5, mode="hybrid")),
-            (names[4], lambda q=q: archive.search(q, k=5, mode="dense")),
-            (names[5], lambda q=q: archive.search(q, k=5, mode="keyword")),
-            (names[6], lambda q=q, s=since, u=until: archive.search(q, 5, s, u)),
-            (names[7], lambda q=q, qv=qv: retriever.search(q, 5, qvec=qv)),
-            (names[8], lambda q=q, qv=qv: retriever.search(q, 5, mode="dense", qvec=qv)),
+            (names[1], torch_query(lambda q=q: archive.embedder.encode([q]))),
+            (names[2], torch_query(lambda q=q: archive.search(q, k=5, mode="hybrid"))),
+            (names[3], lambda qv=qv: bare.search(qv.reshape(1, -1), n)),
+            (names[4], lambda qv=qv: graph.search(qv.reshape(1, -1), n)),
+            (names[5], lambda q=q: archive.search(q, k=5, mode="hybrid")),
+            (names[6], lambda q=q: archive.search(q, k=5, mode="dense")),
+            (names[7], lambda q=q: archive.search(q, k=5, mode="keyword")),
+            (names[8], lambda q=q, s=since, u=until: archive.search(q, 5, s, u)),
+            (names[9], lambda q=q, qv=qv: retriever.search(q, 5, qvec=qv)),
+            (names[10], lambda q=q, qv=qv: retriever.search(q, 5, mode="dense", qvec=qv)),
         ]
         # Rotate the order so no step always runs right after the same neighbour.
         rot = i % len(steps)
@@ -241,16 +260,16 @@ def main() -> None:
             kw_overlap.append(len({c for c, _ in kw[:top]} & {c for c, _ in full_kw[:top]}) / top)
         fused = list(dict.fromkeys([c for c, _ in dense] + [c for c, _ in kw]))
         window = archive.explicit_window(since, until)
-        ms[names[9]].append(timed(lambda qv=qv: retriever.dense(qv, n, None)))
-        ms[names[10]].append(timed(lambda q=q: retriever.keyword(q, n)))
-        ms[names[11]].append(timed(lambda q=q: retriever.keywords.search(q, n)))
-        ms[names[12]].append(timed(lambda f=fused: retriever._hits(f[:64])))
-        ms[names[13]].append(timed(lambda f=fused: store.vectors_for(f[:64], archive.embedder.dim)))
-        ms[names[14]].append(timed(lambda w=window: retriever.allowed_ids(w, None)))
-        ms[names[15]].append(timed(store.dense_index))
-        ms[names[16]].append(timed(store.chunk_table))
+        ms[names[11]].append(timed(lambda qv=qv: retriever.dense(qv, n, None)))
+        ms[names[12]].append(timed(lambda q=q: retriever.keyword(q, n)))
+        ms[names[13]].append(timed(lambda q=q: retriever.keywords.search(q, n)))
+        ms[names[14]].append(timed(lambda f=fused: retriever._hits(f[:64])))
+        ms[names[15]].append(timed(lambda f=fused: store.vectors_for(f[:64], archive.embedder.dim)))
+        ms[names[16]].append(timed(lambda w=window: retriever.allowed_ids(w, None)))
+        ms[names[17]].append(timed(store.dense_index))
+        ms[names[18]].append(timed(store.chunk_table))
         arts = {h.article_id for h in retriever._hits(fused[:64]).values()}
-        ms[names[17]].append(timed(lambda a=arts: retriever._centroids(a)))
+        ms[names[19]].append(timed(lambda a=arts: retriever._centroids(a)))
 
     print(
         f"store {dest}: {stats.articles} articles, {stats.chunks} chunks (SYNTHETIC: real Reuters "
@@ -263,11 +282,16 @@ def main() -> None:
     )
     for name in names:
         print(row(name, ms[name]))
-    p50 = percentile(ms[names[3]], 50)
-    p95 = percentile(ms[names[3]], 95)
+    p50 = percentile(ms[names[5]], 50)
+    p95 = percentile(ms[names[5]], 95)
+    backend = emb.query_backend  # type: ignore[attr-defined]
+    print(f"question encoder: {backend}" + ("" if fast else " (the fast path was not available)"))
+    for fast_row, torch_row in ((0, 1), (5, 2)):
+        ratio = percentile(ms[names[fast_row]], 50) / percentile(ms[names[torch_row]], 50)
+        print(f"ratio {names[fast_row]} / {names[torch_row]}, p50: {ratio:.2f}")
     print(f"hybrid e2e vs targets: p50 {p50:.1f} ms (<= 30), p95 {p95:.1f} ms (<= 80)")
-    dense_p50 = percentile(ms[names[8]], 50)
-    for i in (1, 2):
+    dense_p50 = percentile(ms[names[10]], 50)
+    for i in (3, 4):
         ratio = dense_p50 / percentile(ms[names[i]], 50)
         print(f"ratio retriever dense (vector given) / {names[i]}, p50: {ratio:.2f}")
     print(f"dense top-10 overlap with exact flat search: {np.mean(dense_overlap):.3f}")

@@ -68,13 +68,20 @@ def resolve_model_path(model: str | None) -> tuple[str, str]:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded lazily: nothing heavy happens until first use."""
 
-    def __init__(self, model: str | None = None) -> None:
+    def __init__(self, model: str | None = None, *, fast_queries: bool = True) -> None:
         self.name, self._path = resolve_model_path(model)
         self._model = None
         self._tokenizer = None
         self._lock = threading.Lock()
         self._dim: int | None = None
         self._max_tokens: int | None = None
+        # Questions go through ONNX Runtime once an export of this model is cached (see
+        # queryencoder.py); until then, or with fast_queries=False, through PyTorch.
+        self.fast_queries = fast_queries
+        self.query_backend = "torch"
+        self._query_encoder: Any = None
+        self._query_lock = threading.Lock()
+        self._looked_for_export = False
 
     # The tokenizer loads in ~0.1 s from tokenizer.json, so chunking and manifest checks never
     # pay for importing torch.
@@ -138,11 +145,61 @@ class SentenceTransformerEmbedder:
                 self._model = SentenceTransformer(self._path, device="cpu")
         return self._model
 
+    def prepare_queries(self, *, export: bool = True) -> str:
+        """Switch questions to the ONNX Runtime encoder and return which backend they use.
+
+        Opens the cached export of this model, or with ``export`` makes it first (about 20 s in
+        a child process, once per model and machine). Any failure leaves PyTorch in use, with
+        the reason in ``query_backend``.
+        """
+        model = self.load()
+        if not self.fast_queries:
+            self.query_backend = "torch (fast_queries=False)"
+            return self.query_backend
+        with self._query_lock:
+            self._open_query_encoder(model, export=export)
+        return self.query_backend
+
+    def _open_query_encoder(self, model: Any, *, export: bool) -> None:
+        from askarchive import queryencoder as qe
+
+        self._looked_for_export = True
+        if self._query_encoder is not None:
+            return
+        try:
+            path = qe.cache_path(self.name, self._path)
+            if not path.exists():
+                if not export:
+                    raise qe.EncoderUnavailable("no export cached yet; warm_up() makes one")
+                qe.export_in_child(self._path, path)
+                qe.prune(path)
+            self._query_encoder = qe.open_checked(path, model)
+            self.query_backend = "onnxruntime"
+        except (qe.EncoderUnavailable, OSError) as exc:
+            self.query_backend = f"torch ({exc})"
+
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self.load()
         if len(texts) <= SMALL_BATCH:
+            # The first question opens a cached export if there is one (a fraction of a
+            # second); it never waits for an export another thread is making.
+            if (
+                self.fast_queries
+                and not self._looked_for_export
+                and self._query_lock.acquire(blocking=False)
+            ):
+                try:
+                    self._open_query_encoder(model, export=False)
+                finally:
+                    self._query_lock.release()
+            if self.fast_queries and self._query_encoder is not None:
+                prepare = getattr(model, "preprocess", None) or model.tokenize
+                features = prepare(list(texts))
+                return self._query_encoder.run(
+                    {k: v.numpy() for k, v in features.items() if hasattr(v, "numpy")}
+                )
             return self._encode_small(model, texts)
         # sentence-transformers sorts each call by length, so batches hold similar lengths and
         # padding stays small; callers pass large groups to benefit.

@@ -14,6 +14,7 @@ APP_NAME = "askarchive"
 # Tests and portable installs point these at a folder of their choosing.
 DATA_DIR_ENV = "ASKARCHIVE_DATA_DIR"
 CONFIG_DIR_ENV = "ASKARCHIVE_CONFIG_DIR"
+CACHE_DIR_ENV = "ASKARCHIVE_CACHE_DIR"
 
 
 def _from_env(name: str) -> Path | None:
@@ -39,6 +40,16 @@ def config_dir() -> Path:
     from platformdirs import user_config_path
 
     return user_config_path(APP_NAME, appauthor=False, ensure_exists=False)
+
+
+def cache_dir() -> Path:
+    """Folder for files the app can rebuild at any time (the exported query encoder)."""
+    override = _from_env(CACHE_DIR_ENV)
+    if override is not None:
+        return override
+    from platformdirs import user_cache_path
+
+    return user_cache_path(APP_NAME, appauthor=False, ensure_exists=False)
 
 
 def sessions_db() -> Path:

@@ -110,7 +110,11 @@ class ChatBackend:
         return bool(self.index_paths)
 
     def warm_up(self) -> None:
-        self.archive().warm_up()
+        self.archive().warm_up(queries=False)
+
+    def prepare_queries(self) -> None:
+        """Make the fast question encoder (once per machine); questions work meanwhile."""
+        self.archive().warm_up(queries=True)
 
     def index(
         self,

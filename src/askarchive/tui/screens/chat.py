@@ -110,6 +110,8 @@ class ChatScreen(ChatScreenBase):
             if self.chat_app.warm_up:
                 backend.warm_up()
             self._ui(self.status.set, model="ready")
+            if self.chat_app.warm_up:
+                backend.prepare_queries()
         except AskArchiveError as exc:
             self._ui(self._problem, str(exc))
 
