@@ -183,24 +183,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self.load()
         if len(texts) <= SMALL_BATCH:
-            # The first question opens a cached export if there is one (a fraction of a
-            # second); it never waits for an export another thread is making.
-            if (
-                self.fast_queries
-                and not self._looked_for_export
-                and self._query_lock.acquire(blocking=False)
-            ):
-                try:
-                    self._open_query_encoder(model, export=False)
-                finally:
-                    self._query_lock.release()
-            if self.fast_queries and self._query_encoder is not None:
-                prepare = getattr(model, "preprocess", None) or model.tokenize
-                features = prepare(list(texts))
-                return self._query_encoder.run(
-                    {k: v.numpy() for k, v in features.items() if hasattr(v, "numpy")}
-                )
-            return self._encode_small(model, texts)
+            return self._encode_question(model, texts)
         # sentence-transformers sorts each call by length, so batches hold similar lengths and
         # padding stays small; callers pass large groups to benefit.
         vecs = model.encode(
@@ -211,6 +194,26 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def _encode_question(self, model: Any, texts: Sequence[str]) -> np.ndarray:
+        # The first question opens a cached export if there is one (a fraction of a second);
+        # it never waits for an export another thread is making.
+        if (
+            self.fast_queries
+            and not self._looked_for_export
+            and self._query_lock.acquire(blocking=False)
+        ):
+            try:
+                self._open_query_encoder(model, export=False)
+            finally:
+                self._query_lock.release()
+        if not (self.fast_queries and self._query_encoder is not None):
+            return self._encode_small(model, texts)
+        prepare = getattr(model, "preprocess", None) or model.tokenize
+        features = prepare(list(texts))
+        return self._query_encoder.run(
+            {k: v.numpy() for k, v in features.items() if hasattr(v, "numpy")}
+        )
 
     @staticmethod
     def _encode_small(model: Any, texts: Sequence[str]) -> np.ndarray:
