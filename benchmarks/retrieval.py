@@ -1,6 +1,6 @@
 """Warm query latency at >= 100k chunks: hybrid, dense, keyword, next to a bare FAISS search.
 
-The 100k-chunk store is SYNTHETIC: embedding 100k real chunks would take about two hours here, so
+The 100k-chunk store is SYNTHETIC: embedding 100k real chunks takes 45 minutes to hours here, so
 the real Reuters store built by ``benchmarks/indexing.py incremental`` (~34k chunks, real text,
 real vectors) is replicated through the Store API until it holds >= 100k chunks. Copy r of an
 article keeps its text (so FTS5 holds real text, three times over, like repeated wire stories),
