@@ -149,7 +149,9 @@ def main() -> None:
     print(f"{pos} questions lost their article (should abstain), {n_q - pos} kept it")
     print("threshold | abstain precision | abstain recall | F1 | answerable kept")
     best = (0.0, 0.0)
-    for t in [x / 100 for x in range(10, 71, 5)] + [ABSTAIN_THRESHOLD]:
+    # The threshold in use is listed even when it falls between the grid's steps.
+    grid = sorted({x / 100 for x in range(10, 71, 5)} | {ABSTAIN_THRESHOLD})
+    for t in grid:
         tp = sum(1 for s, y in scored if s < t and y)
         fp = sum(1 for s, y in scored if s < t and not y)
         fn = sum(1 for s, y in scored if s >= t and y)

@@ -197,11 +197,12 @@ def main() -> None:
         """``fn`` with questions embedded by PyTorch, for the side-by-side rows."""
 
         def run() -> object:
+            before = emb.fast_queries  # type: ignore[attr-defined]
             emb.fast_queries = False  # type: ignore[attr-defined]
             try:
                 return fn()
             finally:
-                emb.fast_queries = True  # type: ignore[attr-defined]
+                emb.fast_queries = before  # type: ignore[attr-defined]
 
         return run
 

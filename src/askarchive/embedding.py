@@ -209,11 +209,7 @@ class SentenceTransformerEmbedder:
                 self._query_lock.release()
         if not (self.fast_queries and self._query_encoder is not None):
             return self._encode_small(model, texts)
-        prepare = getattr(model, "preprocess", None) or model.tokenize
-        features = prepare(list(texts))
-        return self._query_encoder.run(
-            {k: v.numpy() for k, v in features.items() if hasattr(v, "numpy")}
-        )
+        return self._query_encoder.run(model_features(model, texts))
 
     @staticmethod
     def _encode_small(model: Any, texts: Sequence[str]) -> np.ndarray:
@@ -224,21 +220,34 @@ class SentenceTransformerEmbedder:
         """
         import torch
 
-        # ``preprocess`` replaced ``tokenize`` in sentence-transformers 6 (which warns on the old).
-        prepare = getattr(model, "preprocess", None) or model.tokenize
-        features = prepare(list(texts))
+        features = model_features(model, texts)
         # One short text gains ~3 ms from a second thread, while the retriever runs its keyword
         # query on the other core at the same moment; two torch threads would fight it for that
         # core. The setting is process-wide, so it is restored at once.
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            with torch.inference_mode():
-                out = model.forward(features)["sentence_embedding"]
-                out = torch.nn.functional.normalize(out, p=2, dim=1)
+            return torch_vectors(model, features)
         finally:
             torch.set_num_threads(threads)
-        return np.ascontiguousarray(out.numpy(), dtype=np.float32)
+
+
+def model_features(model: Any, texts: Sequence[str]) -> dict[str, Any]:
+    """``texts`` tokenized by the sentence-transformers model itself, as tensors."""
+    # ``preprocess`` replaced ``tokenize`` in sentence-transformers 6 (which warns on the old).
+    prepare = getattr(model, "preprocess", None) or model.tokenize
+    return prepare(list(texts))
+
+
+def torch_vectors(model: Any, features: dict[str, Any]) -> np.ndarray:
+    """Unit-length sentence vectors from one PyTorch forward pass over ``features``."""
+    import torch
+
+    with torch.inference_mode():
+        # A copy: the model's modules add their outputs to the dict they are given.
+        out = model.forward(dict(features))["sentence_embedding"]
+        out = torch.nn.functional.normalize(out, p=2, dim=1)
+    return np.ascontiguousarray(out.numpy(), dtype=np.float32)
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -96,6 +96,7 @@ class OnnxQueryEncoder:
         self.path = path
 
     def run(self, features: dict[str, Any]) -> np.ndarray:
+        """Vectors for the tokenizer's output (torch tensors or arrays; other keys ignored)."""
         feeds = {}
         for name in INPUTS:
             value = features.get(name)
@@ -109,28 +110,20 @@ class OnnxQueryEncoder:
 def check(encoder: OnnxQueryEncoder, model: Any, texts: Sequence[str] = PROBES) -> float:
     """Largest difference between ONNX Runtime and PyTorch vectors for ``texts`` (one at a time
     and as one padded batch); raise ``EncoderUnavailable`` above ``TOLERANCE``."""
-    import torch
+    from askarchive.embedding import model_features, torch_vectors
 
     worst = 0.0
     batches = [[t] for t in texts] + [list(texts)]
     for batch in batches:
-        features = _prepare(model, batch)
-        with torch.inference_mode():
-            ref = model.forward(dict(features))["sentence_embedding"]
-            ref = torch.nn.functional.normalize(ref, p=2, dim=1).numpy()
-        got = encoder.run({k: v.numpy() for k, v in features.items() if k in INPUTS})
+        features = model_features(model, batch)
+        ref = torch_vectors(model, features)
+        got = encoder.run(features)
         if got.shape != ref.shape:
             raise EncoderUnavailable(f"{encoder.path} returns shape {got.shape}, not {ref.shape}")
         worst = max(worst, float(np.abs(got - ref).max()))
     if not worst <= TOLERANCE:
         raise EncoderUnavailable(f"{encoder.path} disagrees with the model by {worst:.2g}")
     return worst
-
-
-def _prepare(model: Any, texts: Sequence[str]) -> dict[str, Any]:
-    # ``preprocess`` replaced ``tokenize`` in sentence-transformers 6 (which warns on the old).
-    prepare = getattr(model, "preprocess", None) or model.tokenize
-    return prepare(list(texts))
 
 
 def open_checked(path: Path, model: Any) -> OnnxQueryEncoder:
@@ -174,6 +167,8 @@ def export(model_path: str, out: Path) -> float:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from askarchive.embedding import model_features
+
     model = SentenceTransformer(model_path, device="cpu").eval()
 
     class Sentence(torch.nn.Module):
@@ -186,7 +181,7 @@ def export(model_path: str, out: Path) -> float:
             vec = self.model.forward(features)["sentence_embedding"]
             return torch.nn.functional.normalize(vec, p=2, dim=1)
 
-    sample = _prepare(model, ["a short example question", "another"])
+    sample = model_features(model, ["a short example question", "another"])
     args = tuple(sample[name] for name in INPUTS)
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
     with torch.inference_mode():
