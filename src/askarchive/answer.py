@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage
+from askarchive.text import one_line
 from askarchive.sentences import (
     Sentence,
     candidates,
@@ -37,7 +38,6 @@ from askarchive.sentences import (
     names,
     normalize_term,
     query_weights,
-    split_sentences,
 )
 
 # Re-exported: callers and tests import these from here.
@@ -49,7 +49,6 @@ __all__ = [
     "normalize_term",
     "query_weights",
     "sources_block",
-    "split_sentences",
     "support",
 ]
 
@@ -335,7 +334,7 @@ def extractive_answer(
                     end=cit.start + c.end if exact else None,
                 )
             )
-            parts.append(f"{c.text} [{number[p_index]}]")
+            parts.append(f"{one_line(c.text)} [{number[p_index]}]")
         paragraphs.append(_markdown_safe(" ".join(parts)))
     citations = [passages[p].citation for p in order]
     text = "\n\n".join(paragraphs) + "\n\n" + sources_block(citations)

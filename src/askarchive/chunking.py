@@ -7,18 +7,17 @@ silently truncated by the model. Every chunk is an exact slice of the body: ``bo
 from __future__ import annotations
 
 import bisect
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from askarchive.models import Article, Chunk
+from askarchive.text import sentence_spans
 
 if TYPE_CHECKING:
     from askarchive.embedding import Embedder
 
 # Titles are repeated in every chunk's embedding text; a runaway title must not eat the budget.
 MAX_TITLE_TOKENS = 32
-_PARAGRAPH = re.compile(r"[^\n]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,24 +27,6 @@ class ChunkSettings:
 
     def as_manifest(self) -> dict[str, int]:
         return {"chunk_tokens": self.max_tokens, "chunk_overlap": self.overlap_tokens}
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of ``text``; lines are never merged, so headings stay separate."""
-    import blingfire
-
-    spans: list[tuple[int, int]] = []
-    for line in _PARAGRAPH.finditer(text):
-        segment = line.group()
-        if not segment.strip():
-            continue
-        base = line.start()
-        # blingfire offsets are character offsets into the string it was given.
-        _, offsets = blingfire.text_to_sentences_and_offsets(segment)
-        for s, e in offsets:
-            if e > s and segment[s:e].strip():
-                spans.append((base + s, base + e))
-    return spans
 
 
 def embedding_text(title: str, chunk_text: str) -> str:

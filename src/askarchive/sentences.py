@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from askarchive.models import Passage
-from askarchive.text import STOPWORDS
+from askarchive.text import STOPWORDS, sentence_spans
 
 MIN_WORDS = 4
 MAX_SENTENCE_CHARS = 1000
@@ -84,36 +84,12 @@ class Sentence:
     terms: frozenset[str]
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of ``text``: lines first (so headings never merge), then blingfire.
-
-    Spans are trimmed of surrounding whitespace and never empty.
-    """
-    import blingfire
-
-    spans: list[tuple[int, int]] = []
-    for line in re.finditer(r"[^\n\r]+", text):
-        chunk = line.group(0)
-        if not chunk.strip():
-            continue
-        _, offsets = blingfire.text_to_sentences_and_offsets(chunk)
-        for a, b in offsets:
-            a, b = max(0, a), min(len(chunk), b)
-            while a < b and chunk[a].isspace():
-                a += 1
-            while b > a and chunk[b - 1].isspace():
-                b -= 1
-            if a < b:
-                spans.append((line.start() + a, line.start() + b))
-    return spans
-
-
 def candidates(passages: Sequence[Passage]) -> list[Sentence]:
     """Whole sentences of the passages that could be quoted, in passage then reading order."""
     out: list[Sentence] = []
     for p_index, passage in enumerate(passages):
         text = passage.text
-        spans = split_sentences(text)
+        spans = sentence_spans(text)
         for n, (a, b) in enumerate(spans):
             piece = text[a:b]
             if len(WORD.findall(piece)) < MIN_WORDS or len(piece) > MAX_SENTENCE_CHARS:

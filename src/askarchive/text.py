@@ -1,6 +1,12 @@
-"""Words shared by retrieval, answering and verification: one stopword list for all three."""
+"""Words and sentences shared by chunking, retrieval, answering and verification.
+
+One stopword list and one sentence splitter for all of them, so a sentence quoted in an answer
+is the same sentence the chunker kept whole.
+"""
 
 from __future__ import annotations
+
+import re
 
 
 def word_set(text: str) -> frozenset[str]:
@@ -19,3 +25,93 @@ STOPWORDS = word_set("""
     whom whose why will with within without would yet you your yours yourself yourselves many
     say says said tell told know think mean happen happened happens anything something thing
     things way ways like also""")
+
+
+# Hard-wrapped text (wire copy, e-mail, old plain-text archives) breaks lines at a fixed width
+# inside paragraphs. Below this width a text is taken to be lines on purpose (lists, verse).
+MIN_WRAP_WIDTH = 40
+# Above it, lines are whole paragraphs (web pages, the Asharq Al-Awsat archive), never wrapped.
+MAX_WRAP_WIDTH = 120
+_BULLET = re.compile(r"(?:[-*•·+]|\d{1,3}[.)])\s")
+_CLOSED = re.compile(r"[.!?:;\"”’')\]]$")
+
+
+def _wrap_width(lengths: list[int]) -> int | None:
+    """The column a text is wrapped at, or None when it does not look hard-wrapped."""
+    if len(lengths) < 3:
+        return None
+    ordered = sorted(lengths)
+    width = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    if not MIN_WRAP_WIDTH <= width <= MAX_WRAP_WIDTH:
+        return None
+    # Most lines of a wrapped paragraph run close to the width; lines written one per item
+    # (tables, headlines) are short and ragged.
+    near = sum(1 for n in lengths if n >= 0.75 * width)
+    return width if near >= max(2, len(lengths) // 3) else None
+
+
+def unwrap(text: str) -> str:
+    """``text`` with its soft line breaks turned into spaces; the same length, so every offset
+    into the result is an offset into ``text``.
+
+    A break is soft when the text is hard-wrapped and the next line's first word would not have
+    fitted on the line before: that is why a wrapping program broke there. A blank line, an
+    indented or bulleted next line, or a short line that ends a sentence or stands alone (a
+    heading, a table row) keeps its break.
+    """
+    lines = text.split("\n")
+    lengths = [len(line.rstrip()) for line in lines if line.strip()]
+    width = _wrap_width(lengths)
+    if width is None:
+        return text
+    out = list(text)
+    pos = 0
+    for line, nxt in zip(lines, lines[1:], strict=False):
+        end = pos + len(line)  # the "\n" after this line
+        pos = end + 1
+        body = line.rstrip()
+        if not body.strip() or not nxt.strip() or nxt[:1].isspace() or _BULLET.match(nxt):
+            continue
+        first = nxt.split(None, 1)[0]
+        wrapped = len(body) + 1 + len(first) > width
+        # A paragraph's first line can be short for other reasons (a dateline cut off in front
+        # of it): it still runs on when it stops without punctuation and a full line follows.
+        runs_on = not _CLOSED.search(body) and len(nxt.rstrip()) >= 0.75 * width
+        if wrapped or runs_on:
+            out[end] = " "
+            if line.endswith("\r"):
+                out[end - 1] = " "
+    return "".join(out)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of ``text``, trimmed of whitespace, never empty, in order.
+
+    Hard line breaks (paragraphs, headings, list items) always end a sentence; soft breaks of
+    hard-wrapped text (``unwrap``) do not, so a wrapped sentence comes back whole. Offsets point
+    into ``text`` itself.
+    """
+    import blingfire
+
+    flat = unwrap(text)
+    spans: list[tuple[int, int]] = []
+    for line in re.finditer(r"[^\n\r]+", flat):
+        segment = line.group(0)
+        if not segment.strip():
+            continue
+        # blingfire's offsets are character offsets into the string it was given.
+        _, offsets = blingfire.text_to_sentences_and_offsets(segment)
+        for a, b in offsets:
+            a, b = max(0, a), min(len(segment), b)
+            while a < b and segment[a].isspace():
+                a += 1
+            while b > a and segment[b - 1].isspace():
+                b -= 1
+            if a < b:
+                spans.append((line.start() + a, line.start() + b))
+    return spans
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (wrapped lines included) as one space: for display."""
+    return " ".join(text.split())

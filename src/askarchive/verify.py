@@ -18,7 +18,7 @@ import numpy as np
 
 from askarchive.answer import sources_block
 from askarchive.models import AnswerSentence, Citation, Passage
-from askarchive.text import STOPWORDS, word_set
+from askarchive.text import STOPWORDS, sentence_spans, word_set
 
 # Share of a sentence's content words that must occur in the cited passages. LLM answers
 # paraphrase, so demanding every word would flag faithful sentences; below about half, a
@@ -83,24 +83,18 @@ def strip_markers(text: str) -> str:
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of ``text``. Lines split first, since blingfire joins list items."""
-    import blingfire
-
+    """Sentence spans of ``text`` (``text.sentence_spans``), with citation markers kept with
+    the sentence they close."""
     spans: list[tuple[int, int]] = []
-    for line in re.finditer(r"[^\n]+", text):
-        if not line.group().strip():
-            continue
-        _, offsets = blingfire.text_to_sentences_and_offsets(line.group())
-        for a, b in offsets:
-            start, end = line.start() + a, line.start() + b
-            piece = text[start:end]
-            lead = _LEADING_MARKERS.match(piece)
-            # "… said. [2] Then …": markers opening a sentence belong to the one before it.
-            if lead and spans and text[spans[-1][1] : start].strip() == "":
-                spans[-1] = (spans[-1][0], start + lead.end())
-                start += lead.end()
-            if text[start:end].strip():
-                spans.append((start, end))
+    for start, end in sentence_spans(text):
+        piece = text[start:end]
+        lead = _LEADING_MARKERS.match(piece)
+        # "… said. [2] Then …": markers opening a sentence belong to the one before it.
+        if lead and spans and text[spans[-1][1] : start].strip() == "":
+            spans[-1] = (spans[-1][0], start + lead.end())
+            start += lead.end()
+        if text[start:end].strip():
+            spans.append((start, end))
     merged: list[tuple[int, int]] = []
     for start, end in spans:
         # A line holding only markers or punctuation is not a sentence of its own.

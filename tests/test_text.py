@@ -1,0 +1,68 @@
+"""The one sentence splitter, on text wrapped at a fixed width as wire copy and e-mail are."""
+
+from __future__ import annotations
+
+from askarchive.text import one_line, sentence_spans, unwrap
+
+# Wire copy as Reuters sent it: wrapped near 65 columns, paragraphs start indented, and the
+# first line is short because the dateline in front of it was cut off.
+WIRE = (
+    "Finance Minister Mohammed\n"
+    "Ali Abal-Khail said a committee will be set up to examine the\n"
+    "problem of late government payments to contractors and\n"
+    "companies operating in the kingdom.\n"
+    "    He told a working session on the first day of a\n"
+    "businessmen's conference yesterday that the committee, made up\n"
+    "of Finance Ministry and Chamber of Commerce officials, will be\n"
+    "formed shortly.\n"
+    "    Net profit\n"
+    "    Shr 17 cts vs 13 cts\n"
+)
+
+
+def _sentences(text: str) -> list[str]:
+    return [text[a:b] for a, b in sentence_spans(text)]
+
+
+def test_wrapped_sentences_come_back_whole() -> None:
+    got = [one_line(s) for s in _sentences(WIRE)]
+    assert got[0] == (
+        "Finance Minister Mohammed Ali Abal-Khail said a committee will be set up to examine "
+        "the problem of late government payments to contractors and companies operating in "
+        "the kingdom."
+    )
+    assert got[1].startswith("He told a working session") and got[1].endswith("formed shortly.")
+    # Short indented lines (a heading, a table row) keep their breaks.
+    assert got[2:] == ["Net profit", "Shr 17 cts vs 13 cts"]
+
+
+def test_spans_are_exact_slices_of_the_original() -> None:
+    for a, b in sentence_spans(WIRE):
+        assert WIRE[a:b].strip() == WIRE[a:b] and WIRE[a:b]
+    assert len(unwrap(WIRE)) == len(WIRE)
+    crlf = WIRE.replace("\n", "\r\n")
+    assert [one_line(s) for s in _sentences(crlf)] == [one_line(s) for s in _sentences(WIRE)]
+
+
+def test_paragraph_breaks_still_count() -> None:
+    text = (
+        "The council met on Monday to discuss the budget for the coming\n"
+        "year and agreed to raise spending on schools by ten percent.\n"
+        "\n"
+        "Opposition members walked out before the vote was taken, saying\n"
+        "the plan had been rushed through without a proper debate.\n"
+    )
+    got = [one_line(s) for s in _sentences(text)]
+    assert len(got) == 2 and got[1].startswith("Opposition members walked out")
+
+
+def test_unwrapped_text_and_lists_are_left_alone() -> None:
+    # Paragraphs written one per line (web pages, the Asharq Al-Awsat archive) are never joined.
+    long_lines = "\n".join(
+        f"Paragraph {i} " + "runs on for a long while without any break at all " * 4
+        for i in range(4)
+    )
+    assert unwrap(long_lines) == long_lines
+    headlines = "Oil prices rise\nGold steady in London\nDollar falls against yen\n"
+    assert unwrap(headlines) == headlines
+    assert len(_sentences(headlines)) == 3
