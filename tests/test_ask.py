@@ -68,12 +68,11 @@ def test_query_window_applies_and_is_reported(archive: Archive) -> None:
     assert all(c.date and c.date.month == 6 for c in answer.citations)
 
 
-def test_empty_query_window_falls_back_to_all_dates(archive: Archive) -> None:
-    # "in 1990" dates the event; nothing was *published* then, so search all dates and say so.
+def test_event_date_in_the_words_ranks_and_never_empties(archive: Archive) -> None:
+    # "in 1990" dates the event; nothing was *published* then, and the words are only a hint.
     answer = archive.ask("What did the port of Aqaba export in 1990?")
     assert not answer.abstained
-    assert answer.notice and "searched all dates" in answer.notice
-    assert answer.window is None
+    assert answer.window is not None and answer.window.use == "hint"
     assert any("phosphate" in s.text.lower() for s in answer.sentences)
 
 

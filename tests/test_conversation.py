@@ -21,8 +21,9 @@ def words(text: str) -> set[str]:
 
 def test_first_question_stands_alone_with_its_dates() -> None:
     rw = rewrite("Why did Energy Minister Khalid Mansour resign in 2014?", [])
-    assert rw.query == "Why did Energy Minister Khalid Mansour resign?"
-    assert rw.window is not None and rw.window.origin == "query"
+    # A date in a question's words dates the event: it stays in the query and only ranks.
+    assert rw.query == "Why did Energy Minister Khalid Mansour resign in 2014?"
+    assert rw.window is not None and rw.window.origin == "query" and rw.window.use == "hint"
     assert (rw.window.since, rw.window.until) == (dt.date(2014, 1, 1), dt.date(2014, 12, 31))
     assert not rw.followup
 
@@ -60,7 +61,8 @@ def test_date_only_followup_keeps_topic_and_takes_new_window() -> None:
     rw1, hist = ask("How many refugees crossed into Jordan in June 2016?", [])
     rw = rewrite("and in 2015?", hist)
     assert rw.followup
-    assert rw.query == rw1.query == "How many refugees crossed into Jordan?"
+    assert rw1.query == "How many refugees crossed into Jordan in June 2016?"
+    assert rw.query == "How many refugees crossed into Jordan in 2015"
     assert rw.window is not None and rw.window.origin == "query"
     assert (rw.window.since, rw.window.until) == (dt.date(2015, 1, 1), dt.date(2015, 12, 31))
 
@@ -99,9 +101,10 @@ def test_person_swaps_person_not_place() -> None:
 def test_swap_with_new_dates() -> None:
     _, hist = ask("Did Russia send troops to Syria in 2015?", [])
     rw = rewrite("and Turkey in 2016?", hist)
-    assert rw.query == "Did Russia send troops to Turkey?"
+    assert rw.query == "Did Russia send troops to Turkey in 2016"
     assert rw.window is not None and rw.window.since == dt.date(2016, 1, 1)
     rw = rewrite("what about Iraq?", hist)
+    assert rw.query == "Did Russia send troops to Iraq in 2015"
     assert rw.window is not None and rw.window.origin == "conversation"
     assert rw.window.since == dt.date(2015, 1, 1)
 
@@ -119,7 +122,7 @@ def test_fresh_question_with_own_dates() -> None:
     _, hist = ask("Did Russia send troops to Syria in 2015?", [])
     rw = rewrite("What did the IMF say about Egypt's loan in 2016?", hist)
     assert not rw.followup
-    assert rw.query == "What did the IMF say about Egypt's loan?"
+    assert rw.query == "What did the IMF say about Egypt's loan in 2016?"
     assert rw.window is not None and rw.window.origin == "query"
 
 

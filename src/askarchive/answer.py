@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage
-from askarchive.text import one_line
 from askarchive.sentences import (
     Sentence,
     candidates,
@@ -39,6 +38,7 @@ from askarchive.sentences import (
     normalize_term,
     query_weights,
 )
+from askarchive.text import one_line
 
 # Re-exported: callers and tests import these from here.
 __all__ = [

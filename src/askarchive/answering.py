@@ -57,7 +57,10 @@ def answer_question(
         from askarchive.llm import rewrite_query
 
         try:
-            query, parsed = parse_window(rewrite_query(config, question, turns))
+            written = rewrite_query(config, question, turns)
+            query, parsed = parse_window(written)
+            if parsed is not None and parsed.use == "hint":
+                query = written.strip()
             window = parsed or window
         except LLMUnavailable as exc:
             notice = f"LLM unavailable ({exc}); follow-up rewritten by rules"
@@ -66,14 +69,11 @@ def answer_question(
     explicit = archive.explicit_window(since, until)
     window = merge(explicit, window) if explicit else window
     qvec = archive.embedder.encode([query])[0]
+    # A window read from words ranks (or, naming publication, filters and widens when it
+    # matches too little); the passages carry the window as it was finally used.
     passages = archive.retriever.search(query, k, window=window, source=source, qvec=qvec)
-    if not passages and window is not None and explicit is None:
-        # "in 1990" may date the event, not the article: with nothing published in that window,
-        # answer from any date and say so rather than claim the archive knows nothing.
-        passages = archive.retriever.search(query, k, source=source, qvec=qvec)
-        if passages:
-            notice = f"nothing in the archive is dated {window.describe()}; searched all dates"
-            window = None
+    if passages:
+        window = passages[0].window
 
     if config is not None and passages:
         from askarchive.llm import llm_answer

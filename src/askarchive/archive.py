@@ -222,12 +222,19 @@ class Archive:
         until: str | dt.date | None,
         parse_dates: bool,
     ) -> tuple[str, DateWindow | None]:
-        """The query to run and the date window: explicit since/until win over query phrases."""
+        """The query to run and the date window: explicit since/until win over query phrases.
+
+        A filter's date words are cut from the query; a hint's stay, since the article often
+        repeats them ("in the week ended March 7").
+        """
         from askarchive.querydates import merge, parse_window
 
         explicit = self.explicit_window(since, until)
         cleaned, parsed = parse_window(query) if parse_dates else (query, None)
-        return (cleaned.strip() or query), merge(explicit, parsed)
+        window = merge(explicit, parsed)
+        if window is not None and window.use == "hint":
+            return query.strip(), window
+        return (cleaned.strip() or query), window
 
     def search(
         self,

@@ -34,7 +34,7 @@ from askarchive.text import STOPWORDS, word_set
 
 @dataclass(frozen=True, slots=True)
 class Rewrite:
-    query: str  # what to retrieve with (date phrases removed)
+    query: str  # what to retrieve with (a filter's date phrases removed, a hint's kept)
     window: DateWindow | None  # dates to apply: from this question, else carried, else None
     followup: bool
     reason: str
@@ -301,6 +301,8 @@ def rewrite(question: str, history: Sequence[Turn]) -> Rewrite:
     """The standalone query and date window for ``question`` after ``history``."""
     cleaned, own_window = _parse(question)
     standalone = cleaned if re.search(r"\w", cleaned) else question.strip()
+    if own_window is not None and own_window.use == "hint":
+        standalone = question.strip()  # a hint's date words stay in the query (Archive.search)
     if not history:
         return Rewrite(standalone, own_window, False, "no earlier turns")
     prev = history[-1]
@@ -319,7 +321,11 @@ def rewrite(question: str, history: Sequence[Turn]) -> Rewrite:
             reason += f"; dates {own_window.describe()} from this question"
         elif window is not None:
             reason += f"; carried dates {window.describe()}"
-        return Rewrite(tidy(query) or prev_query, window, True, reason)
+        query = tidy(query) or prev_query
+        hint = window is not None and window.use == "hint" and window.phrase
+        if hint and window.phrase.lower() not in query.lower():  # type: ignore[union-attr]
+            query = f"{_strip_end(query)} {window.phrase}"
+        return Rewrite(query, window, True, reason)
 
     conn = _CONNECTOR.match(cleaned)
     assert conn is not None

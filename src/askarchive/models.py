@@ -48,14 +48,26 @@ class Skipped:
     reason: str
 
 
+WindowUse = Literal["filter", "hint"]
+
+
 @dataclass(frozen=True, slots=True)
 class DateWindow:
-    """An inclusive publication-date window. ``phrase`` is the query text it came from, if any."""
+    """An inclusive publication-date window. ``phrase`` is the query text it came from, if any.
+
+    ``use`` says how retrieval applied it: a ``"filter"`` keeps only articles published inside
+    it; a ``"hint"`` (a date read from a question's words, which usually names when an *event*
+    happened) ranks articles published in or soon after it above the others and removes none.
+    ``note`` says what retrieval did beyond that, e.g. that a filter matched too little and was
+    widened.
+    """
 
     since: dt.date | None = None
     until: dt.date | None = None
     origin: Literal["explicit", "query", "conversation"] = "explicit"
     phrase: str | None = None
+    use: WindowUse = "filter"
+    note: str | None = None
 
     def contains(self, day: dt.date | None) -> bool:
         if day is None:
@@ -68,6 +80,17 @@ class DateWindow:
         lo = self.since.isoformat() if self.since else "…"
         hi = self.until.isoformat() if self.until else "…"
         return f"{lo} to {hi}"
+
+    def explain(self) -> str:
+        """One line for people: the dates, where they came from and how they were used."""
+        source = f'"{self.phrase}"' if self.phrase else self.origin
+        if self.origin == "conversation":
+            source = "an earlier question"
+        if self.use == "hint":
+            text = f"{self.describe()} from {source}, as a hint: articles published then rank first"
+        else:
+            text = f"{self.describe()} from {source}, as a filter: only articles published then"
+        return f"{text}; {self.note}" if self.note else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,4 +245,6 @@ def _window_dict(window: DateWindow | None) -> dict[str, Any] | None:
         "until": window.until.isoformat() if window.until else None,
         "origin": window.origin,
         "phrase": window.phrase,
+        "use": window.use,
+        "note": window.note,
     }

@@ -315,6 +315,17 @@ def tidy(text: str) -> str:
     return re.sub(r"\s+", " ", t).strip()
 
 
+# Words that make a date name *publication* ("articles from June 2016", "what did the archive
+# report in March 1987"): such a window filters. Any other date in a question usually names
+# when an event happened, which the news reports later, so it only ranks (askarchive.datehint).
+_PUBLICATION = re.compile(
+    r"\b(?:articles?|stor(?:y|ies)|coverage|headlines?|newspapers?|published|dated|archive"
+    r"|news(?!\s+(?:conference|agency|briefing))|reports?\s+(?:from|in|of|published|dated)"
+    r"|(?:paper|press|media)\s+(?:say|said|report(?:ed)?|write|wrote))\b",
+    _FLAGS,
+)
+
+
 def _parse(query: str) -> tuple[str, DateWindow | None]:
     """Like ``parse_window`` but the remaining query may be empty (conversation needs that)."""
     matches = _scan(query)
@@ -332,13 +343,15 @@ def _parse(query: str) -> tuple[str, DateWindow | None]:
             kept.append(gap)
         pos = m.end
     kept.append(query[pos:])
-    return tidy(" ".join(kept)), DateWindow(bounds[0], bounds[1], "query", phrase)
+    use = "filter" if _PUBLICATION.search(query) else "hint"
+    return tidy(" ".join(kept)), DateWindow(bounds[0], bounds[1], "query", phrase, use)
 
 
 def parse_window(query: str) -> tuple[str, DateWindow | None]:
     """Split a query into (text to retrieve with, publication window named in it, if any).
 
-    The window has origin "query" and ``phrase`` set to the matched words ("in June 2016"). When
+    The window has origin "query" and ``phrase`` set to the matched words ("in June 2016"). Its
+    ``use`` is "filter" when the words name publication and "hint" otherwise. When
     the query was nothing but a date, the original query is returned so retrieval has words.
     """
     cleaned, window = _parse(query)

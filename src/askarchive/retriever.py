@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from askarchive.datehint import boost, widened
 from askarchive.embedding import Embedder
 from askarchive.keyword import KeywordSearch, query_terms
 from askarchive.models import Citation, DateWindow, Passage
@@ -182,12 +183,40 @@ class Retriever:
         collapse_duplicates: bool = True,
         qvec: np.ndarray | None = None,
     ) -> list[Passage]:
-        where, args = self._filter_sql(window, source)
-        allowed = self.allowed_ids(window, source)
+        """The top ``k`` passages. A window whose ``use`` is "hint" ranks; a filter removes.
+
+        A filter read from words (not an explicit since/until) that leaves fewer than ``k``
+        passages is widened into a hint, and the passages' window says so.
+        """
+        hint = window is not None and window.use == "hint"
+        args = (k, source, mode, per_article, collapse_duplicates)
+        found, qvec = self._search(query, None if hint else window, window, *args, qvec)
+        if window is not None and not hint and window.origin != "explicit" and len(found) < k:
+            found, _ = self._search(query, None, widened(window, len(found)), *args, qvec)
+        return found
+
+    def _search(
+        self,
+        query: str,
+        filtered: DateWindow | None,
+        shown: DateWindow | None,
+        k: int,
+        source: str | None,
+        mode: Mode,
+        per_article: int,
+        collapse_duplicates: bool,
+        qvec: np.ndarray | None,
+    ) -> tuple[list[Passage], np.ndarray | None]:
+        """One search: ``filtered`` removes what lies outside it; ``shown`` is the window the
+        passages report and, when it is a hint, ranks them."""
+        where, args = self._filter_sql(filtered, source)
+        allowed = self.allowed_ids(filtered, source)
         if allowed is not None and len(allowed) == 0:
-            return []
-        # Over-fetch: the per-article cap and duplicate collapsing both discard candidates.
-        n = max(50, k * 10)
+            return [], qvec
+        hint = shown if shown is not None and shown.use == "hint" else None
+        # Over-fetch: the per-article cap and duplicate collapsing both discard candidates,
+        # and a date hint reorders them, so it needs a deeper list to reorder.
+        n = max(100, k * 20) if hint is not None else max(50, k * 10)
         qvec, dense, keyword = self._both(query, qvec, n, allowed, where, args, mode, k)
 
         fused: dict[int, float] = {}
@@ -200,7 +229,48 @@ class Retriever:
         else:
             for cid, s in dense or keyword:
                 fused[cid] = s
-        order = sorted(fused, key=lambda c: -fused[c])
+        if hint is not None and fused:
+            self._rank_by_date(fused, hint)
+        chosen = self._pick(
+            sorted(fused, key=lambda c: -fused[c]), k, per_article, collapse_duplicates
+        )
+
+        vectors = self.store.vectors_for([h.chunk_id for h, _ in chosen], self.embedder.dim)
+        out: list[Passage] = []
+        for hit, dups in chosen:
+            vec = vectors.get(hit.chunk_id)
+            sim = float(vec @ qvec) if qvec is not None and vec is not None else None
+            out.append(
+                Passage(
+                    text=hit.text,
+                    score=fused[hit.chunk_id],
+                    article_id=hit.article_id,
+                    chunk_id=hit.chunk_id,
+                    citation=_citation(hit),
+                    window=shown,
+                    duplicates=tuple(dups),
+                    dense_rank=dense_rank.get(hit.chunk_id),
+                    keyword_rank=keyword_rank.get(hit.chunk_id),
+                    similarity=sim,
+                )
+            )
+        return out, qvec
+
+    def _rank_by_date(self, fused: dict[int, float], hint: DateWindow) -> None:
+        """Scale each fused score by how well its article's publication day fits ``hint``."""
+        table = self.store.chunk_table()
+        cids = np.fromiter(fused, dtype=np.int64, count=len(fused))
+        pos = np.clip(np.searchsorted(table.ids, cids), 0, max(0, len(table.ids) - 1))
+        known = table.ids[pos] == cids if len(table.ids) else np.zeros(len(cids), dtype=bool)
+        days = np.where(known, table.days[pos], np.datetime64("NaT"))
+        for cid, factor in zip(cids.tolist(), boost(days, hint).tolist(), strict=True):
+            fused[cid] *= factor
+
+    def _pick(
+        self, order: list[int], k: int, per_article: int, collapse_duplicates: bool
+    ) -> list[tuple[_Hit, list[Citation]]]:
+        """Walk the ranking: at most ``per_article`` hits per article, wire repeats folded into
+        the story they repeat, until ``k`` are chosen."""
         # Rows and article centroids are read block by block in rank order, only as far as the
         # loop below gets: k=100 means up to 2,000 candidates, of which ~k usually suffice.
         hits: dict[int, _Hit] = {}
@@ -237,27 +307,7 @@ class Retriever:
             chosen.append((hit, []))
             if len(chosen) >= k:
                 break
-
-        vectors = self.store.vectors_for([h.chunk_id for h, _ in chosen], self.embedder.dim)
-        out: list[Passage] = []
-        for hit, dups in chosen:
-            vec = vectors.get(hit.chunk_id)
-            sim = float(vec @ qvec) if qvec is not None and vec is not None else None
-            out.append(
-                Passage(
-                    text=hit.text,
-                    score=fused[hit.chunk_id],
-                    article_id=hit.article_id,
-                    chunk_id=hit.chunk_id,
-                    citation=_citation(hit),
-                    window=window,
-                    duplicates=tuple(dups),
-                    dense_rank=dense_rank.get(hit.chunk_id),
-                    keyword_rank=keyword_rank.get(hit.chunk_id),
-                    similarity=sim,
-                )
-            )
-        return out
+        return chosen
 
     def _centroids(self, article_ids: set[str]) -> dict[str, np.ndarray]:
         """Mean chunk vector of each article, normalised: a cheap whole-article fingerprint."""

@@ -338,6 +338,8 @@ def _window(data: dict[str, Any] | None) -> DateWindow | None:
         _date(data.get("until")),
         data.get("origin", "explicit"),
         data.get("phrase"),
+        data.get("use", "filter"),
+        data.get("note"),
     )
 
 
