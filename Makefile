@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python benchmarks/fusion.py --limit 3000 | tee bench-out/fusion.txt
 	$(BIN)/python benchmarks/answers.py --questions 400 | tee bench-out/answers.txt
 	$(BIN)/python benchmarks/startup.py | tee bench-out/startup.txt
+	$(BIN)/python benchmarks/newsqa.py --reindex | tee bench-out/newsqa.txt
 
 clean:
 	rm -rf $(VENV) embeddings/store-* embeddings/CURRENT embeddings/index.lock

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from askarchive import Archive
-from askarchive.datehint import REPORT_DAYS, closeness
+from askarchive.datehint import FADE_DAYS, closeness
 from askarchive.embedding import HashEmbedder
 from askarchive.models import DateWindow
 from askarchive.querydates import parse_window
@@ -107,13 +107,18 @@ def test_closeness_is_full_in_and_soon_after_the_period_and_fades() -> None:
         [
             "1987-02-27",
             "1987-03-15",
-            f"{dt.date(1987, 3, 31) + dt.timedelta(days=REPORT_DAYS)}",
+            "1987-04-20",
             "1987-06-10",
-            "1987-09-01",
+            f"{dt.date(1987, 3, 31) + dt.timedelta(days=FADE_DAYS)}",
             "NaT",
         ],
         dtype="datetime64[D]",
     )
     got = closeness(days, window).tolist()
     assert got[0] == 0.0 and got[1] == 1.0 and got[2] == 1.0
+    # Within the window's own length after it: full credit; then less the later it is.
     assert 0.0 < got[3] < 1.0 and got[4] == 0.0 and got[5] == 0.0
+    day = DateWindow(dt.date(2020, 8, 22), dt.date(2020, 8, 22), "query", "on 22 August", "hint")
+    week = np.array(["2020-08-25", "2020-09-01"], dtype="datetime64[D]")
+    soon, later = closeness(week, day).tolist()
+    assert soon == 1.0 and 0.0 < later < soon

@@ -90,13 +90,19 @@ def test_keyword_side_finds_numbers(sample: Archive) -> None:
     assert "Casablanca" in top.citation.title
 
 
-def test_date_phrase_limits_results(sample: Archive) -> None:
-    hits = sample.search("What happened in June 2016?", k=5)
+def test_date_phrase_ranks_and_publication_words_filter(sample: Archive) -> None:
+    # "in June 2016" in a question dates an event: articles published then come first.
+    hits = sample.search("What happened to Jordan's water minister in June 2016?", k=5)
     assert len(hits) == 5
+    first = hits[0].citation.date
+    assert first is not None and (first.year, first.month) == (2016, 6)
+    assert hits[0].window is not None and hits[0].window.use == "hint"
+    # Words that name publication filter: every hit was published in June 2016.
+    hits = sample.search("articles published in June 2016 about water", k=5)
+    assert hits and hits[0].window is not None and hits[0].window.use == "filter"
     assert all(
         p.citation.date and (p.citation.date.year, p.citation.date.month) == (2016, 6) for p in hits
     )
-    assert hits[0].window is not None and hits[0].window.phrase
 
 
 def test_wire_repeats_collapse(sample: Archive) -> None:
@@ -138,7 +144,7 @@ def test_off_topic_question_abstains(sample: Archive) -> None:
     for q in ["Who won the 2014 football World Cup final?", "What is the price of Bitcoin?"]:
         answer = sample.ask(q, llm=False)
         assert answer.abstained, (q, answer.text)
-        assert answer.text.startswith("The archive has nothing on")
+        assert answer.text.startswith("I found nothing in the archive that answers this question.")
         assert answer.related and not answer.citations
 
 

@@ -147,7 +147,7 @@ def test_abstention(server):
     answer = llm_answer("Who won the 2030 World Cup?", passages, config_for(server), embed=None)
     assert answer.abstained and answer.sentences == [] and answer.citations == []
     assert answer.mode == "llm" and ABSTAIN not in answer.text
-    assert answer.text.startswith("The archive has nothing on")
+    assert answer.text.startswith("I found nothing in the archive that answers this question.")
     assert "Oil prices rise (2010-03-15)" in answer.text
     assert answer.related == passages
 

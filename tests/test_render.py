@@ -40,7 +40,7 @@ def test_search_view_shows_rank_source_span_and_window(screen: Console) -> None:
     ]
     render.passages("Haddadin resigned in June 2016", found)
     text = screen.export_text()
-    assert "date window: 2016-06-01 to 2016-06-30 (query)" in text
+    assert 'date window: 2016-06-01 to 2016-06-30 from "in June 2016", as a filter' in text
     assert "1. Minister Resigns  2016-06-14  archive/a1.txt:120-162" in text
     assert "2. New Minister  2016-06-20  archive/a1.txt:0-22" in text
     # Article text is data: square brackets are printed, never read as Rich markup.

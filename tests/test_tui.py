@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Static
 
 from askarchive import llm as llm_module
 from askarchive.archive import Archive
 from askarchive.embedding import HashEmbedder
+from askarchive.markdown import NO_ANSWER
 from askarchive.sessions import SessionStore
 from askarchive.tui.app import AskArchiveApp
-from askarchive.tui.backend import ChatBackend
+from askarchive.tui.backend import ChatBackend, Filters
 from askarchive.tui.screens.reader import CITED_STYLE, Paragraph, ReaderScreen
 from askarchive.tui.screens.sessions import SessionsScreen
 from askarchive.tui.widgets.answer import TurnView
@@ -164,6 +166,42 @@ async def test_ask_shows_cited_answer_query_and_sources(tmp_path: Path, corpus: 
         # The panel's snippet is the cited sentence itself.
         assert "Hmeimim" in first.snippet
         assert app.screen.query_one("#status").get("session") == "Who inspected Hmeimim airbase?"
+
+
+async def test_abstention_reads_as_a_sentence_with_closest_passages_one_per_line(
+    tmp_path: Path, corpus: Path
+) -> None:
+    app = make_app(tmp_path, backend_for(corpus / "index"))
+    async with app.run_test(size=SIZE) as pilot:
+        view = await ask(pilot, "Who won the FIFA World Cup final?")
+        answer = view.answer
+        assert answer is not None and answer.abstained and answer.related
+        r = view.body.region
+        screen = screen_text(app).splitlines()
+        lines = [screen[y][r.x : r.right].strip() for y in range(r.y, r.bottom)]
+        said = next(line for line in lines if "I found nothing" in line)
+        assert said.startswith(NO_ANSWER) and "nothing on" not in said
+        at = next(i for i, line in enumerate(lines) if line.startswith("Closest passages:"))
+        # Each passage on its own line, its path relative to the indexed folder.
+        for i, p in enumerate(answer.related, 1):
+            c = p.citation
+            item = f"• {c.title} ({c.date}) — archive/{Path(c.path).name}:{c.start}-{c.end}"
+            assert lines[at + 1 + i].startswith(item), lines[at : at + 8]
+
+
+async def test_answer_meta_says_whether_the_window_is_a_hint_or_a_filter(
+    tmp_path: Path, corpus: Path
+) -> None:
+    def meta(view: TurnView) -> str:
+        return view.query_one(".meta", Static).content.plain  # type: ignore[union-attr]
+
+    app = make_app(tmp_path, backend_for(corpus / "index"))
+    async with app.run_test(size=SIZE) as pilot:
+        view = await ask(pilot, "Who inspected Hmeimim airbase in June 2016?")
+        assert 'dates: 2016-06-01 to 2016-06-30 from "in June 2016", as a hint' in meta(view)
+        app.backend.filters = Filters.of("2016-01-01", "2016-12-31", None)
+        view = await ask(pilot, "Who inspected Hmeimim airbase?")
+        assert "dates: 2016-01-01 to 2016-12-31 from --since/--until, as a filter" in meta(view)
 
 
 async def test_source_opens_reader_at_highlighted_span(tmp_path: Path, corpus: Path) -> None:

@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from askarchive.facts import Span, best_span, kind_of
+from askarchive.markdown import abstention_text, closest_markdown, sources_markdown
 from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage
 from askarchive.sentences import (
     Sentence,
@@ -64,6 +66,27 @@ ranking changes leave this calibration intact.
 """
 
 MMR_LAMBDA = 0.7
+# Added to the relevance of a sentence that holds the kind of fact the question asks for
+# (facts.py). Chosen with benchmarks/newsqa.py and checked on benchmarks/answers.py (SQuAD).
+FACT_WEIGHT = 0.2
+# When some sentence holds such a fact, the relevance of those that do not is scaled by this:
+# a sentence that only restates the question's words does not answer it.
+NO_FACT_FACTOR = 0.6
+# A sentence holding the asked-for fact is answer material even from a passage less similar
+# to the question than the best one, when its relevance reaches this share of the best.
+FACT_REL_FLOOR = 0.8
+# Share of a sentence's word score taken from its context (the sentence before it and the
+# title) rather than from its own words.
+CONTEXT_WEIGHT = 0.5
+# Two articles whose titles share this much (Jaccard of content words) are one series: the
+# weekly money supply, a season's match reports.
+SERIES_TITLE_JACCARD = 0.5
+# Questions about what was expected are answered by articles written before the event.
+_EXPECTATION = re.compile(
+    r"\b(?:forecast|predict|project(?:ed|ion|ions)?|expect(?:ed|s)?|plan(?:ned|s)?|will|would"
+    r"|target(?:ed|s)?|estimate[ds]?|outlook|scheduled|due\s+to|prospects?|hope[ds]?)\b",
+    re.IGNORECASE,
+)
 # Weight of the passage's own similarity to the question (the cosine retrieval already computed)
 # in a sentence's relevance, next to the idf-weighted share of the question's words it holds.
 # Chosen with benchmarks/answers.py: at 0.5 the gold-answer rate and answer length equal those of
@@ -94,7 +117,9 @@ def _support(
     groups: list[set[str]],
     cands: Sequence[Sentence],
     best_sim: float | None,
+    articles: Sequence[set[str]] = (),
 ) -> float:
+    """See ``support``. ``articles``: the words of the candidates of each article."""
     # Plain query weights, not idf ones: ABSTAIN_THRESHOLD was calibrated on this score.
     ranked = sorted(cands, key=lambda c: coverage(weights, c.terms), reverse=True)[:3]
     union: set[str] = set().union(*(c.terms for c in ranked)) if ranked else set()
@@ -103,11 +128,25 @@ def _support(
     if best_sim is not None:
         score = 0.5 * overlap + 0.5 * min(1.0, max(0.0, (best_sim - 0.2) / 0.4))
     if groups:
-        # Asking about a name the passages never mention is the clearest sign of a miss.
-        every = set().union(*(c.terms for c in cands)) if cands else set()
-        found = sum(1 for group in groups if group & every) / len(groups)
+        # Asking about a name the passages never mention is the clearest sign of a miss. A
+        # name of several words counts only where one article holds them all: "World Cup" and
+        # "Rugby" in different stories do not make "Rugby World Cup".
+        found = sum(
+            max((len(group & terms) / len(group) for terms in articles), default=0.0)
+            for group in groups
+        ) / len(groups)
         score *= 0.4 + 0.6 * found
     return score
+
+
+def _article_terms(passages: Sequence[Passage], cands: Sequence[Sentence]) -> list[set[str]]:
+    """The words each article shows in its title and retrieved sentences."""
+    by_article: dict[str, set[str]] = {}
+    for p in passages:
+        by_article.setdefault(p.article_id, set()).update(content_terms(p.citation.title))
+    for c in cands:
+        by_article[passages[c.passage].article_id].update(c.terms)
+    return list(by_article.values())
 
 
 def _best_similarity(passages: Sequence[Passage]) -> float | None:
@@ -115,7 +154,27 @@ def _best_similarity(passages: Sequence[Passage]) -> float | None:
     return max(sims) if sims else None
 
 
-def support(question: str, passages: Sequence[Passage], *, query_used: str | None = None) -> float:
+def reporting(
+    question: str, passages: Sequence[Passage], window: DateWindow | None
+) -> list[Passage]:
+    """The passages that could report what the question asks about: an article published
+    before the date the question's words give its event cannot (undated ones are kept).
+    Questions about expectations ("what did X forecast for 1988") keep every passage."""
+    if window is None or window.use != "hint" or window.since is None:
+        return list(passages)
+    if _EXPECTATION.search(question):
+        return list(passages)
+    since = window.since
+    return [p for p in passages if p.citation.date is None or p.citation.date >= since]
+
+
+def support(
+    question: str,
+    passages: Sequence[Passage],
+    *,
+    query_used: str | None = None,
+    window: DateWindow | None = None,
+) -> float:
     """How well the passages support answering ``question``, roughly 0..1.
 
     Half the best passage's dense cosine (scaled from 0.2..0.6 to 0..1; absent for keyword-only
@@ -125,8 +184,14 @@ def support(question: str, passages: Sequence[Passage], *, query_used: str | Non
     if not passages:
         return 0.0
     query = query_used or question
+    passages = reporting(question, passages, window)
+    cands = candidates(passages)
     return _support(
-        query_weights(query), names(query), candidates(passages), _best_similarity(passages)
+        query_weights(query),
+        names(query),
+        cands,
+        _best_similarity(passages),
+        _article_terms(passages, cands),
     )
 
 
@@ -187,14 +252,20 @@ def _when(cit: Citation) -> str:
 
 
 def sources_block(citations: Sequence[Citation]) -> str:
-    lines = ["**Sources**"]
-    for n, cit in enumerate(citations, start=1):
-        lines.append(f"[{n}] {cit.title} ({_when(cit)}) — {cit.path}:{cit.start}-{cit.end}")
-    return "\n".join(lines)
+    """``**Sources**`` and one list item per citation: ``[n] Title (date) — path:start-end``.
+
+    A Markdown list, so each source renders on its own line; paths are absolute here (the
+    CLI and the chat show them relative to the indexed folder, see ``markdown.py``).
+    """
+    return sources_markdown(citations)
 
 
 def short_topic(query: str, limit: int = 10) -> str:
-    """The stretch of a query from its first to its last content word, at most ``limit`` words."""
+    """The stretch of a query from its first to its last content word, at most ``limit`` words.
+
+    Not used in answers: a stretch of the question read back ("nothing on won the final") reads
+    as a mangled echo, so an abstention says it found nothing in plain words instead.
+    """
     words = query.strip().rstrip("?.!").split()
     keep = [i for i, w in enumerate(words) if content_terms(w)]
     if not keep:
@@ -210,19 +281,15 @@ def abstain(
     window: DateWindow | None = None,
     query_used: str | None = None,
 ) -> Answer:
-    """The answer that says the archive has nothing, with the closest passages to read."""
+    """The answer that says the archive has nothing, with the closest passages to read.
+
+    "I found nothing in the archive that answers this question.", then the date window in
+    words when one was used, then ``Closest passages:`` and one list item per passage.
+    """
     query = query_used or question
-    text = f"The archive has nothing on {short_topic(query)}"
-    if window is not None and (window.since or window.until):
-        text += f" (dates {window.describe()})"
-    text += "."
+    text = abstention_text(window)
     if passages:
-        lines = [
-            f"- {p.citation.title} ({_when(p.citation)}) — "
-            f"{p.citation.path}:{p.citation.start}-{p.citation.end}"
-            for p in passages
-        ]
-        text += "\n\nClosest passages:\n" + "\n".join(lines)
+        text += "\n\n" + closest_markdown(passages)
     return Answer(
         text=text,
         sentences=[],
@@ -232,6 +299,18 @@ def abstain(
         window=window,
         related=list(passages),
     )
+
+
+def _in_context(passages: Sequence[Passage], cands: Sequence[Sentence]) -> list[frozenset[str]]:
+    """Each sentence's words with those of the sentence before it and of its article's title:
+    news sentences lean on their context ("Imports totalled 8,285 tonnes" after a sentence
+    about Japan's chocolate)."""
+    titles = [frozenset(content_terms(p.citation.title)) for p in passages]
+    out: list[frozenset[str]] = []
+    for i, c in enumerate(cands):
+        before = cands[i - 1].terms if i and cands[i - 1].passage == c.passage else frozenset()
+        out.append(c.terms | before | titles[c.passage])
+    return out
 
 
 def _relevance(
@@ -245,6 +324,12 @@ def _relevance(
     """The candidates kept, their relevance and word scores, and with ``embed`` cosines, vectors."""
     lex_weights = idf_weights(weights, cands)
     lex = np.array([coverage(lex_weights, c.terms) for c in cands], dtype=np.float32)
+    if CONTEXT_WEIGHT:
+        ctx = np.array(
+            [coverage(lex_weights, terms) for terms in _in_context(passages, cands)],
+            dtype=np.float32,
+        )
+        lex = (1 - CONTEXT_WEIGHT) * lex + CONTEXT_WEIGHT * ctx
     # Keyword-only hits have no similarity: they count as 0 and rank on their words.
     sims = np.array([passages[c.passage].similarity or 0.0 for c in cands], dtype=np.float32)
     bonus = PASSAGE_WEIGHT * sims + np.array([0.05 / (1 + c.passage) for c in cands], np.float32)
@@ -284,16 +369,28 @@ def extractive_answer(
     ``query_vector`` is given). ``related`` lists the passages not cited.
     """
     query = query_used or question
+    retrieved = list(passages)
+    passages = reporting(question, passages, window)
     cands = candidates(passages)
     weights = query_weights(query)
     if not passages or not cands:
-        return abstain(question, passages, window=window, query_used=query_used)
-    if _support(weights, names(query), cands, _best_similarity(passages)) < ABSTAIN_THRESHOLD:
-        return abstain(question, passages, window=window, query_used=query_used)
+        return abstain(question, retrieved, window=window, query_used=query_used)
+    best_passage = _best_similarity(passages)
+    articles = _article_terms(passages, cands)
+    score = _support(weights, names(query), cands, best_passage, articles)
+    if score < ABSTAIN_THRESHOLD:
+        return abstain(question, retrieved, window=window, query_used=query_used)
 
     cands, rel, lex, dense, vecs = _relevance(query, weights, passages, cands, query_vector, embed)
+    # Prefer sentences holding the kind of fact asked for: "how much" wants the sentence with
+    # the figure, not the one that restates the question's words.
+    kind = kind_of(question)
+    asked = f"{question} {query}"
+    facts = [best_span(c.text, kind, asked) if kind else None for c in cands]
+    has_fact = np.array([f is not None for f in facts], dtype=bool)
+    if has_fact.any():
+        rel = np.where(has_fact, rel + FACT_WEIGHT, rel * NO_FACT_FACTOR).astype(np.float32)
     best = float(rel.max())
-    best_passage = _best_similarity(passages)
     eligible = []
     for i in range(len(cands)):
         close = dense is not None and float(dense[i]) >= float(dense.max()) - 0.1
@@ -301,11 +398,15 @@ def extractive_answer(
         # when its whole passage is about something else (a skier in "Beirut marathon").
         sim = passages[cands[i].passage].similarity
         on_topic = best_passage is None or sim is None or sim >= best_passage - PASSAGE_MARGIN
+        # ... unless the sentence itself holds the asked-for fact and ranks near the best.
+        on_topic = on_topic or (facts[i] is not None and rel[i] >= FACT_REL_FLOOR * best)
         if rel[i] >= RELATIVE_FLOOR * best and (lex[i] > 0 or close) and on_topic:
             eligible.append(i)
+    if eligible and facts[max(eligible, key=lambda i: rel[i])] is not None:
+        eligible = _without_rivals(eligible, rel, cands, passages)
     chosen = _select(cands, rel, vecs, eligible, max(1, max_sentences))
     if not chosen:
-        return abstain(question, passages, window=window, query_used=query_used)
+        return abstain(question, retrieved, window=window, query_used=query_used)
 
     # Sources in order of their best sentence; sentences of one source in reading order.
     order: list[int] = []
@@ -337,6 +438,10 @@ def extractive_answer(
             parts.append(f"{one_line(c.text)} [{number[p_index]}]")
         paragraphs.append(_markdown_safe(" ".join(parts)))
     citations = [passages[p].citation for p in order]
+    cited = [passages[p] for p in order]
+    lead = _lead(cands, facts, chosen, passages, number)
+    if lead is not None:
+        paragraphs.insert(0, f"**{_escape_inline(lead.text)}** [{lead.citation_index}]")
     text = "\n\n".join(paragraphs) + "\n\n" + sources_block(citations)
     return Answer(
         text=text,
@@ -345,5 +450,53 @@ def extractive_answer(
         abstained=False,
         query_used=query,
         window=window,
-        related=[p for i, p in enumerate(passages) if i not in number],
+        related=[p for p in retrieved if p not in cited],
+        lead=lead,
     )
+
+
+def _without_rivals(
+    eligible: list[int], rel: np.ndarray, cands: Sequence[Sentence], passages: Sequence[Passage]
+) -> list[int]:
+    """Drop sentences from other reports of the same series as the best sentence's article:
+    beside "M-1 rose 592 mln dlrs in the week ended March 4", another week's figure is a rival
+    answer, not support."""
+    top = passages[cands[max(eligible, key=lambda i: rel[i])].passage]
+    title = frozenset(content_terms(top.citation.title))
+
+    def rival(p: Passage) -> bool:
+        if p.article_id == top.article_id or p.citation.date == top.citation.date:
+            return False
+        return _jaccard(title, frozenset(content_terms(p.citation.title))) >= SERIES_TITLE_JACCARD
+
+    return [i for i in eligible if not rival(passages[cands[i].passage])]
+
+
+def _lead(
+    cands: Sequence[Sentence],
+    facts: Sequence[Span | None],
+    chosen: Sequence[int],
+    passages: Sequence[Passage],
+    number: dict[int, int],
+) -> AnswerSentence | None:
+    """The fact span of the best-ranked quoted sentence that has one, as an exact cited span."""
+    for i in chosen:
+        fact = facts[i]
+        if fact is None or fact.kind == "reason":
+            continue  # a reason is a clause, not a short fact: the sentence itself leads
+        c = cands[i]
+        cit = passages[c.passage].citation
+        exact = cit.end - cit.start == len(passages[c.passage].text)
+        start = cit.start + c.start + fact.start
+        return AnswerSentence(
+            text=fact.text,
+            citation_index=number[c.passage],
+            start=start if exact else None,
+            end=start + len(fact.text) if exact else None,
+        )
+    return None
+
+
+def _escape_inline(text: str) -> str:
+    """``text`` safe inside ``**...**``: one line, emphasis and code markers escaped."""
+    return re.sub(r"([\\*_`\[\]<>])", r"\\\1", one_line(text))

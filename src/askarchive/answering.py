@@ -100,6 +100,4 @@ def answer_question(
     # the passages' similarity rank them as well (answer.py; figures in BENCHMARKS.md).
     answer = extractive_answer(question, passages, window=window, query_used=query)
     answer.notice = notice
-    if on_token is not None:
-        on_token(answer.text)
     return answer

@@ -175,6 +175,10 @@ class Archive:
         model = self._store.manifest().get("model", self.embedder.name)
         return Stats(articles, chunks, model, first, last, self._store.size_bytes())
 
+    def roots(self) -> list[Path]:
+        """The folders and files given to ``index``: paths are shown relative to them."""
+        return self._store.roots()
+
     def article(self, article_id: str) -> Article:
         found = self._store.article(article_id)
         if found is None:

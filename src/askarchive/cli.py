@@ -156,6 +156,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from askarchive import render
+    from askarchive.markdown import indexed_roots
 
     with _open(args) as archive:
         passages = archive.search(
@@ -167,32 +168,41 @@ def cmd_search(args: argparse.Namespace) -> int:
             parse_dates=args.parse_dates,
             source=args.source,
         )
+        roots = indexed_roots(archive)
     if args.json:
         _print_json([{"rank": i, **p.to_dict()} for i, p in enumerate(passages, 1)])
     else:
-        render.passages(args.query, passages)
+        render.passages(args.query, passages, roots)
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from askarchive import render
+    from askarchive.llm import LLMConfig
+    from askarchive.markdown import indexed_roots
 
-    llm: str | bool | None = False if args.no_llm else args.llm
-    stream = None if args.json else render.TokenStream()
+    # Resolved here so tokens are streamed only when a model writes them: an extractive answer
+    # is printed once, whole, by render.answer.
+    config = None if args.no_llm else LLMConfig.resolve(url=args.llm, model=args.llm_model)
+    stream = render.TokenStream() if config is not None and not args.json else None
     with _open(args) as archive:
         answer = archive.ask(
             args.question,
             since=args.since,
             until=args.until,
-            llm=llm,
-            model=args.llm_model,
+            llm=config if config is not None else False,
             source=args.source,
             on_token=stream if stream is not None and stream.live else None,
         )
+        roots = indexed_roots(archive)
     if args.json:
         _print_json(answer.to_dict())
-    else:
-        render.answer(answer, streamed=bool(stream and stream.live and answer.mode == "llm"))
+        return 0
+    shown = bool(stream and stream.shown)
+    streamed = shown and answer.mode == "llm" and not answer.abstained
+    if shown and not streamed:
+        render.out.print()  # a partial LLM reply is on screen; the full answer follows it
+    render.answer(answer, streamed=streamed, roots=roots)
     return 0
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from askarchive.answer import content_terms
 from askarchive.models import DateWindow, Turn
 from askarchive.querydates import _parse, tidy
-from askarchive.text import STOPWORDS, word_set
+from askarchive.text import DEMONYM, STOPWORDS, word_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +175,8 @@ def entities(text: str) -> list[Entity]:
             run, words = run[:-1], words[:-1]
         if not words or (len(words) == 1 and words[0].lower().rstrip(".") in _CALENDAR):
             continue
+        if len(words) == 1 and DEMONYM.search(words[0]) and words[0].lower() not in _PLACES:
+            continue  # "Which French minister ...": an adjective, not who "he" is
         titled = False
         title_at = max(
             (n for n, w in enumerate(words) if w.lower().rstrip(".") in _TITLES), default=-1

@@ -12,19 +12,21 @@ import numpy as np
 
 from askarchive.models import DateWindow
 
-# An article published in the period, or within REPORT_DAYS after it ends, scores up to
-# (1 + HINT_WEIGHT) times its fused relevance; the credit then fades to nothing by FADE_DAYS.
-# Monthly figures are commonly published two to four weeks after the month they describe.
+# An article published in the period, or within a few days after it, scores up to
+# (1 + HINT_WEIGHT) times its fused relevance; the credit then falls linearly to nothing by
+# FADE_DAYS after the period. "A few days" is the period's own length, at least GRACE_DAYS: a
+# match played on a Saturday is reported that week, the figures for March within a month.
 HINT_WEIGHT = 1.0
-REPORT_DAYS = 31
+GRACE_DAYS = 3
 FADE_DAYS = 92
 
 
 def closeness(days: np.ndarray, window: DateWindow) -> np.ndarray:
     """How well each publication day (``datetime64[D]``, NaT when undated) fits ``window``, 0..1.
 
-    1 inside the window or up to ``REPORT_DAYS`` after it; falling linearly to 0 at
-    ``FADE_DAYS`` after it; 0 before it and for undated articles.
+    1 inside the window and for a grace period after it (the window's length, at least
+    ``GRACE_DAYS``); then falling linearly to 0 at ``FADE_DAYS`` after it; 0 before it and for
+    undated articles.
     """
     out = np.zeros(len(days), dtype=np.float32)
     dated = ~np.isnat(days)
@@ -36,10 +38,12 @@ def closeness(days: np.ndarray, window: DateWindow) -> np.ndarray:
     if window.until is None:
         out[ok] = 1.0
         return out
+    length = (window.until - window.since).days + 1 if window.since is not None else FADE_DAYS
+    grace = min(max(GRACE_DAYS, length), FADE_DAYS - 1)
     after = (days - np.datetime64(window.until, "D")).astype("timedelta64[D]").astype(np.float64)
     after = np.where(dated, after, 0.0)
-    fade = np.clip((FADE_DAYS - after) / (FADE_DAYS - REPORT_DAYS), 0.0, 1.0)
-    out[ok] = np.where(after[ok] <= REPORT_DAYS, 1.0, fade[ok])
+    fade = np.clip((FADE_DAYS - after) / (FADE_DAYS - grace), 0.0, 1.0)
+    out[ok] = np.where(after[ok] <= grace, 1.0, fade[ok])
     return out
 
 

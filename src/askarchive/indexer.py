@@ -101,6 +101,8 @@ def run_index(
     report = IndexReport()
     notify = progress or (lambda _p: None)
     roots = [Path(p).expanduser().resolve() for p in paths]
+    # Recorded so that paths can be shown relative to the folder they were indexed from.
+    store.add_roots(r for r in roots if r.exists())
     files, skipped = discover(paths)
     report.skipped.extend(skipped)
     known = store.known_files()

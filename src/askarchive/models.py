@@ -83,7 +83,7 @@ class DateWindow:
 
     def explain(self) -> str:
         """One line for people: the dates, where they came from and how they were used."""
-        source = f'"{self.phrase}"' if self.phrase else self.origin
+        source = f'"{self.phrase}"' if self.phrase else "--since/--until"
         if self.origin == "conversation":
             source = "an earlier question"
         if self.use == "hint":
@@ -187,10 +187,14 @@ class Answer:
     related: list[Passage] = field(default_factory=list)
     notice: str | None = None
     mode: Literal["extractive", "llm"] = "extractive"
+    # The shortest span stating the asked-for fact (a figure, name, date, place or reason),
+    # shown first and cited; None when the question asks for no such fact or no sentence has one.
+    lead: AnswerSentence | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
+            "lead": asdict(self.lead) if self.lead is not None else None,
             "sentences": [asdict(s) for s in self.sentences],
             "citations": [c.to_dict() for c in self.citations],
             "abstained": self.abstained,

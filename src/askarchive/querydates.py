@@ -321,6 +321,8 @@ def tidy(text: str) -> str:
 _PUBLICATION = re.compile(
     r"\b(?:articles?|stor(?:y|ies)|coverage|headlines?|newspapers?|published|dated|archive"
     r"|news(?!\s+(?:conference|agency|briefing))|reports?\s+(?:from|in|of|published|dated)"
+    # "figures released on March 6", "the bulletin issued on March 3": the day of publication.
+    r"|(?:released|issued|published|reported)\s+(?:on|in|at|during)\b"
     r"|(?:paper|press|media)\s+(?:say|said|report(?:ed)?|write|wrote))\b",
     _FLAGS,
 )

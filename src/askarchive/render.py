@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,17 @@ from rich.console import Console
 from rich.text import Text
 
 from askarchive.indexer import Progress
-from askarchive.models import Answer, IndexReport, Passage, Stats
+from askarchive.markdown import (
+    answer_parts,
+    display_path,
+    hard_breaks,
+    is_finished_answer,
+    to_plain,
+)
+from askarchive.models import Answer, DateWindow, IndexReport, Passage, Stats
 
 out = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
 
 
 class IndexProgress:
@@ -126,56 +134,85 @@ def highlight(text: str, query: str) -> Text:
     return t
 
 
-def passages(query: str, found: list[Passage]) -> None:
+def window_line(window: DateWindow) -> Text:
+    """``date window: <dates> from "<phrase>", as a hint|filter: …`` (``DateWindow.explain``)."""
+    return Text(f"date window: {window.explain()}", style="dim")
+
+
+def passages(query: str, found: list[Passage], roots: Sequence[Path] = ()) -> None:
     if not found:
         out.print("no passages matched; try other words or a wider date range")
         return
     window = found[0].window
     if window is not None:
-        out.print(Text(f"date window: {window.describe()} ({window.origin})", style="dim"))
+        out.print(window_line(window))
     for rank, p in enumerate(found, 1):
         c = p.citation
         head = Text(f"{rank}. ", style="bold")
         head.append(c.title, style="bold")
         head.append(f"  {c.date.isoformat() if c.date else 'undated'}  ", style="cyan")
-        head.append(f"{c.path}:{c.start}-{c.end}", style="dim")
+        head.append(f"{display_path(c.path, roots)}:{c.start}-{c.end}", style="dim")
         out.print(head)
         out.print(highlight(p.text, query))
         for d in p.duplicates:
-            out.print(Text(f"   also: {d.title} ({d.date or 'undated'}) {d.path}", style="dim"))
+            where = display_path(d.path, roots)
+            out.print(Text(f"   also: {d.title} ({d.date or 'undated'}) {where}", style="dim"))
         out.print()
 
 
-def answer(a: Answer, streamed: bool = False) -> None:
-    from askarchive.answer import sources_block
-
+def answer(a: Answer, *, streamed: bool = False, roots: Sequence[Path] = ()) -> None:
+    """Print an answer once: its words (Markdown on a terminal, plain text when piped), then its
+    sources, or for an abstention the closest passages, one per line with paths relative to the
+    indexed folder. ``streamed``: the words are already on screen (LLM tokens)."""
     if a.notice:
         err.print(Text(a.notice, style="yellow"))
     if a.window is not None:
-        err.print(Text(f"date window: {a.window.describe()}", style="dim"))
+        err.print(window_line(a.window))
+    parts = answer_parts(a, roots)
     if streamed:
-        # The model's words are already on screen; add what only verification knows.
-        out.print()
-        if a.citations:
-            out.print(Text(sources_block(a.citations)))
+        out.print()  # ends the streamed line
     elif out.is_terminal:
         from rich.markdown import Markdown
 
-        out.print(Markdown(a.text))
+        out.print(Markdown(hard_breaks(parts.body)))
     else:
-        out.print(Text(a.text))
+        out.print(Text(to_plain(parts.body)))
+    if parts.lines:
+        out.print()
+        out.print(Text(parts.heading, style="bold"))
+        for line in parts.lines:
+            out.print(Text(line))
     for s in a.sentences:
         if s.supported is False:
             err.print(Text(f"unsupported: {s.text} ({s.note})", style="red"))
 
 
 class TokenStream:
-    """Prints LLM tokens as they arrive, when stdout is a terminal."""
+    """Prints LLM tokens as they arrive, when stdout is a terminal.
+
+    Two things are kept off the screen, because ``answer`` prints them once, whole: the model's
+    reply that the archive has nothing (held back while the text could still be that reply),
+    and a finished answer handed over in one piece (the extractive fallback when the LLM fails
+    or there is nothing to send it).
+    """
 
     def __init__(self) -> None:
         self.live = sys.stdout.isatty()
+        self.shown = ""  # what reached the screen
+        self._held = ""
 
     def __call__(self, token: str) -> None:
+        from askarchive.llm import ABSTAIN
+
+        if is_finished_answer(token):
+            return
+        if not self.shown:
+            self._held += token
+            head = self._held.lstrip(" .\n")
+            if ABSTAIN.startswith(head) or head.startswith(ABSTAIN):
+                return
+            token, self._held = self._held, ""
+        self.shown += token
         sys.stdout.write(token)
         sys.stdout.flush()
 

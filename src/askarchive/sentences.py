@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from askarchive.models import Passage
-from askarchive.text import STOPWORDS, sentence_spans
+from askarchive.text import DEMONYM, STOPWORDS, sentence_spans, word_set
 
 MIN_WORDS = 4
 MAX_SENTENCE_CHARS = 1000
@@ -63,16 +63,28 @@ def names(text: str) -> list[set[str]]:
     """Groups of adjacent capitalised words (not sentence-initial): "Khalid Mansour", "IMF"."""
     groups: list[set[str]] = []
     prev_end = -2
-    for i, m in enumerate(WORD.finditer(_POSSESSIVE.sub("", text))):
+    # A possessive ends a name: "Suriname's Suralco" is two names, not one.
+    for i, m in enumerate(WORD.finditer(_POSSESSIVE.sub("  ", text))):
         word = m.group(0)
-        if i == 0 or not word[:1].isupper() or word.lower() in STOPWORDS:
+        if i == 0 or not word[:1].isupper() or word.lower() in _NOT_NAMES:
             continue
         if groups and m.start() == prev_end + 1:
             groups[-1].add(normalize_term(word))
         else:
             groups.append({normalize_term(word)})
         prev_end = m.end()
-    return groups
+    # A lone people-word ("Norwegian", "American") is not a name the text must repeat: reports
+    # say "Norway" or "U.S.".
+    return [g for g in groups if len(g) > 1 or not DEMONYM.search(next(iter(g)))]
+
+
+# Capitalised words that name a time, not a thing the passages must mention: the date in a
+# question is the retriever's business (datehint.py), and a report of March figures may never
+# say "March".
+_NOT_NAMES = STOPWORDS | word_set("""
+    january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    monday tuesday wednesday thursday friday saturday sunday""")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from askarchive.errors import BadInput, StoreCorrupt
 from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage, Turn
+from askarchive.text import one_line
 
 SCHEMA_VERSION = 1
 DEFAULT_TITLE = "New conversation"
@@ -296,6 +297,11 @@ def answer_markdown(answer: Answer) -> str:
     """
     if not answer.sentences:
         return escape_markdown(answer.text)
+    lead = ""
+    if answer.lead is not None:
+        # The asked-for fact first, highlighted and cited; its sentence follows in full.
+        fact = escape_markdown(one_line(answer.lead.text))
+        lead = f"**{fact}** \\[{answer.lead.citation_index}\\]\n\n"
     parts = []
     for s in answer.sentences:
         marker = f" \\[{s.citation_index}\\]" if s.citation_index else ""
@@ -303,8 +309,8 @@ def answer_markdown(answer: Answer) -> str:
             # An LLM sentence the check could not find in its source: say so where it is read.
             why = f": {escape_markdown(s.note)}" if s.note else ""
             marker += f" ⚠ *not supported by the source{why}*"
-        parts.append(escape_markdown(s.text) + marker)
-    return " ".join(parts)
+        parts.append(escape_markdown(one_line(s.text)) + marker)
+    return lead + " ".join(parts)
 
 
 def cited_sentences(answer: Answer, number: int) -> list[str]:
@@ -386,4 +392,7 @@ def answer_from_dict(data: dict[str, Any]) -> Answer:
         related=[_passage(p) for p in data.get("related", [])],
         notice=data.get("notice"),
         mode=data.get("mode", "extractive"),
+        lead=AnswerSentence(**{k: v for k, v in lead.items() if k in known})
+        if isinstance(lead := data.get("lead"), dict)
+        else None,
     )

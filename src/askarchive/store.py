@@ -205,6 +205,22 @@ class Store(FaissMirror):
                     f"not {value}; {fix}"
                 )
 
+    def roots(self) -> list[Path]:
+        """The folders and files given to ``index`` (absolute), in the order first given."""
+        row = self.con.execute("SELECT value FROM manifest WHERE key='roots'").fetchone()
+        return [Path(p) for p in json.loads(row[0])] if row else []
+
+    def add_roots(self, paths: Iterable[Path]) -> None:
+        """Remember ``paths`` (absolute) as indexed roots, so paths can be shown relative to
+        the folder they were indexed from. Commits at once; not part of the FAISS generation."""
+        known = [str(p) for p in self.roots()]
+        fresh = [str(p) for p in paths if str(p) not in known]
+        if not fresh:
+            return
+        value = json.dumps(list(dict.fromkeys(known + fresh)), ensure_ascii=False)
+        with self.transaction():
+            self.con.execute("INSERT OR REPLACE INTO manifest VALUES ('roots', ?)", (value,))
+
     @property
     def generation(self) -> int:
         row = self.con.execute("SELECT value FROM manifest WHERE key='generation'").fetchone()

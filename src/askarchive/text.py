@@ -27,6 +27,11 @@ STOPWORDS = word_set("""
     things way ways like also""")
 
 
+# A word naming a people or a nation's things ("Norwegian", "French", "Saudi", "American"): an
+# adjective, not a name a report must repeat or a pronoun can stand for.
+DEMONYM = re.compile(r"(?:ian|ean|ese|ish|ch|ican|rman|i)$", re.IGNORECASE)
+
+
 # Hard-wrapped text (wire copy, e-mail, old plain-text archives) breaks lines at a fixed width
 # inside paragraphs. Below this width a text is taken to be lines on purpose (lists, verse).
 MIN_WRAP_WIDTH = 40

@@ -67,6 +67,7 @@ class ChatBackend:
         self.filters = Filters()
         self.turns: list[Turn] = []
         self._archive: Archive | None = None
+        self._roots: list[Path] | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -99,6 +100,19 @@ class ChatBackend:
     def is_open(self) -> bool:
         return self._archive is not None
 
+    def roots(self) -> list[Path]:
+        """The folders given to ``index``, to show paths relative to; [] until the archive is
+        open (it is never opened from here)."""
+        from askarchive.markdown import indexed_roots
+
+        with self._lock:
+            archive = self._archive
+        if archive is None:
+            return []
+        if self._roots is None:
+            self._roots = indexed_roots(archive)
+        return self._roots
+
     def needs_index(self) -> bool:
         """True when archive paths were given: bring the index up to date with them on start.
 
@@ -123,7 +137,10 @@ class ChatBackend:
         cancel: threading.Event,
     ) -> IndexReport:
         use = list(paths) if paths else list(self.index_paths)
-        return self.archive().index(use, progress=progress, cancel=cancel)
+        try:
+            return self.archive().index(use, progress=progress, cancel=cancel)
+        finally:
+            self._roots = None  # indexing records its folders
 
     def article(self, article_id: str) -> Article:
         return self.archive().article(article_id)
@@ -156,3 +173,4 @@ class ChatBackend:
             if self._archive is not None:
                 self._archive.close()
                 self._archive = None
+                self._roots = None

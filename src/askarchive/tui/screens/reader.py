@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from askarchive.models import Article
-from askarchive.tui.widgets.sources import display_path
+from askarchive.tui.widgets.sources import app_roots, display_path
 
 CITED_STYLE = "bold black on yellow"
 _PARAGRAPH = re.compile(r"[^\n]+")
@@ -69,7 +69,8 @@ class ReaderScreen(Screen[None]):
         label = f"[{self.number}] " if self.number is not None else ""
         yield Static(Text(label + (a.title or "(untitled)"), style="bold"), id="reader-title")
         when = a.date.isoformat() if a.date else "undated"
-        meta = f"{when} · {display_path(a.path)}" + (f" · {a.url}" if a.url else "")
+        where = display_path(a.path, app_roots(self))
+        meta = f"{when} · {where}" + (f" · {a.url}" if a.url else "")
         yield Static(Text(meta, style="dim"), id="reader-meta")
         with VerticalScroll(id="reader-body"):
             for start, text, cited in paragraphs(a.body, self.spans):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,8 +13,10 @@ from textual.message import Message
 from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownStream
 
+from askarchive.markdown import answer_parts, is_finished_answer
 from askarchive.models import Answer
-from askarchive.sessions import answer_markdown
+from askarchive.sessions import answer_markdown, escape_markdown
+from askarchive.tui.widgets.sources import app_roots
 
 _MD_FRAGMENT = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&=$^])")
 
@@ -23,20 +27,26 @@ def escape_fragment(text: str) -> str:
 
 
 def describe_search(answer: Answer) -> Text:
-    """'searched: <query> · dates: <window>' as plain (unparsed) text."""
+    """'searched: <query> · dates: <window, where from, hint or filter>' as plain text."""
     text = Text("searched: ", style="dim")
     text.append(answer.query_used or "—", style="italic")
     w = answer.window
     if w is not None:
         text.append(" · dates: ", style="dim")
-        text.append(w.describe())
-        if w.phrase:
-            text.append(f' (from "{w.phrase}")', style="dim")
-        elif w.origin == "explicit":
-            text.append(" (filter)", style="dim")
-        elif w.origin == "conversation":
-            text.append(" (from earlier question)", style="dim")
+        text.append(w.explain())
     return text
+
+
+def abstention_markdown(answer: Answer, roots: Sequence[Path] = ()) -> str:
+    """What the archive lacks, then the closest passages one per line, all escaped."""
+    parts = answer_parts(answer, roots)
+    if parts.lines is None:  # an answer saved with older wording
+        return escape_markdown(answer.text)
+    md = escape_markdown(parts.body)
+    if parts.lines:
+        items = (escape_markdown(line.removeprefix("- ")) for line in parts.lines)
+        md += f"\n\n{escape_markdown(parts.heading)}\n\n" + "\n".join(f"- {i}" for i in items)
+    return md
 
 
 class TurnView(Vertical, can_focus=True):
@@ -77,8 +87,8 @@ class TurnView(Vertical, can_focus=True):
 
     async def append_token(self, token: str) -> None:
         """Stream a piece of answer text in (called via ``call_from_thread``)."""
-        if self.state != "pending":
-            return
+        if self.state != "pending" or is_finished_answer(token):
+            return  # a whole extractive answer: ``finish`` shows it, rendered
         if self._stream is None:
             self._stream = Markdown.get_stream(self.body)
         await self._stream.write(escape_fragment(token))
@@ -96,7 +106,10 @@ class TurnView(Vertical, can_focus=True):
         self.answer = answer
         self.state = "done"
         self.query_one(".meta", Static).update(describe_search(answer))
-        self.body.update(answer_markdown(answer))
+        if answer.abstained:
+            self.body.update(abstention_markdown(answer, app_roots(self)))
+        else:
+            self.body.update(answer_markdown(answer))
         self.set_class(answer.abstained, "-abstained")
         self._notice(answer.notice or "", "info")
 

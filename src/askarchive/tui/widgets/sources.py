@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import ListItem, ListView, Static
 
+from askarchive.markdown import root_relative
 from askarchive.models import Answer, Citation
 from askarchive.sessions import cited_sentences
 
@@ -45,8 +49,18 @@ def sources_of(answer: Answer) -> list[Source]:
     return out
 
 
-def display_path(path: str) -> str:
-    """``path`` relative to the working directory when it lies below it (shorter to read)."""
+def app_roots(widget: Widget) -> list[Path]:
+    """The indexed folders of the archive behind the running app (none if it is not open)."""
+    roots = getattr(getattr(widget.app, "backend", None), "roots", None)
+    return list(roots()) if callable(roots) else []
+
+
+def display_path(path: str, roots: Sequence[Path] = ()) -> str:
+    """``path`` relative to the indexed folder that holds it (``archive/foo.txt``), else to the
+    working directory when it lies below it, else as it is."""
+    inside = root_relative(path, roots)
+    if inside is not None:
+        return inside
     try:
         rel = os.path.relpath(path)
     except ValueError:  # another drive on Windows
@@ -59,21 +73,21 @@ def _shorten(text: str, limit: int = SNIPPET_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def source_text(src: Source) -> Text:
+def source_text(src: Source, roots: Sequence[Path] = ()) -> Text:
     label = f"[{src.number}] " if src.number is not None else "related: "
     when = src.citation.date.isoformat() if src.citation.date else "undated"
     text = Text(no_wrap=False)
     text.append(label, style="bold")
     text.append(src.citation.title or "(untitled)", style="bold")
-    text.append(f"\n{when} · {display_path(src.citation.path)}", style="dim")
+    text.append(f"\n{when} · {display_path(src.citation.path, roots)}", style="dim")
     if src.snippet:
         text.append("\n" + _shorten(src.snippet), style="italic")
     return text
 
 
 class SourceItem(ListItem):
-    def __init__(self, source: Source) -> None:
-        super().__init__(Static(source_text(source)), classes="source")
+    def __init__(self, source: Source, roots: Sequence[Path] = ()) -> None:
+        super().__init__(Static(source_text(source, roots)), classes="source")
         self.source = source
 
 
@@ -114,7 +128,8 @@ class SourcesPanel(Vertical):
         lv = self.list_view
         await lv.clear()
         if self.sources:
-            await lv.extend(SourceItem(s) for s in self.sources)
+            roots = app_roots(self)
+            await lv.extend(SourceItem(s, roots) for s in self.sources)
             lv.index = 0
         self.query_one(".empty", Static).display = not self.sources
         if answer is not None and not self.sources:
