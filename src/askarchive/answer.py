@@ -80,7 +80,7 @@ FACT_REL_FLOOR = 0.8
 CONTEXT_WEIGHT = 0.5
 # Two articles whose titles share this much (Jaccard of content words) are one series: the
 # weekly money supply, a season's match reports.
-SERIES_TITLE_JACCARD = 0.5
+SERIES_TITLE_JACCARD = 0.6
 # Questions about what was expected are answered by articles written before the event.
 _EXPECTATION = re.compile(
     r"\b(?:forecast|predict|project(?:ed|ion|ions)?|expect(?:ed|s)?|plan(?:ned|s)?|will|would"
