@@ -122,3 +122,20 @@ def test_closeness_is_full_in_and_soon_after_the_period_and_fades() -> None:
     week = np.array(["2020-08-25", "2020-09-01"], dtype="datetime64[D]")
     soon, later = closeness(week, day).tolist()
     assert soon == 1.0 and 0.0 < later < soon
+
+
+def test_articles_published_before_the_event_cannot_answer(reserves: Archive) -> None:
+    # Every report in the archive predates 1995: none can say what happened then.
+    answer = reserves.ask("How large were Denmark's net reserves in March 1995?", llm=False)
+    assert answer.abstained and answer.related, "the closest passages are still listed"
+
+
+def test_questions_about_expectations_keep_earlier_articles() -> None:
+    from askarchive.answer import reporting
+    from askarchive.models import Citation, Passage
+
+    cit = Citation("a", "Outlook", dt.date(1987, 3, 1), "a.txt", None, 0, 10)
+    passage = Passage("x" * 10, 1.0, "a", 1, cit, similarity=0.6)
+    window = DateWindow(dt.date(1988, 1, 1), dt.date(1988, 12, 31), "query", "in 1988", "hint")
+    assert reporting("What did the bank report for 1988?", [passage], window) == []
+    assert reporting("What growth did the bank forecast for 1988?", [passage], window) == [passage]
