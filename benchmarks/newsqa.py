@@ -355,7 +355,12 @@ def main() -> None:
         if newsqa_baseline is not None:
             log("baseline: loading the model and indexing")
             bl = newsqa_baseline.Baseline()
-            bl.build(articles)
+            saved = str(workdir / "baseline-index")
+            if args.reindex or not bl.load(saved):
+                bl.build(articles)
+                bl.save(saved)
+            else:
+                print(f"baseline: reused {saved}; index timing below is from its build")
             base_timing = {"chunks": bl.chunks, "articles": len(articles), "seconds": bl.seconds}
             base_timing["load"] = bl.load_seconds
         print("\n## indexing (model load excluded, printed apart)")

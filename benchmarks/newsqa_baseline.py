@@ -72,6 +72,25 @@ class Baseline:
         self.seconds = time.perf_counter() - t
         self.chunks = len(chunks)
 
+    def save(self, folder: str) -> None:
+        """Keep the built index (and its build timing) for the next run."""
+        assert self.store is not None, "build() first"
+        self.store.save_local(folder)
+        with open(os.path.join(folder, "timing.txt"), "w", encoding="utf-8") as fh:
+            fh.write(f"{self.chunks} {self.seconds}\n")
+
+    def load(self, folder: str) -> bool:
+        """Reuse an index saved by ``save``; False when there is none."""
+        timing = os.path.join(folder, "timing.txt")
+        if not os.path.exists(timing):
+            return False
+        # The file was written by this script on this machine, so unpickling it is safe.
+        self.store = FAISS.load_local(folder, self.embeddings, allow_dangerous_deserialization=True)
+        with open(timing, encoding="utf-8") as fh:
+            chunks, seconds = fh.read().split()
+        self.chunks, self.seconds = int(chunks), float(seconds)
+        return True
+
     def search(self, query: str, k: int = 5) -> list[tuple[Key, str]]:
         assert self.store is not None, "build() first"
         docs = self.store.similarity_search(query, k=k)

@@ -13,6 +13,12 @@ Set ``server.script`` to choose how the next requests are answered:
 ``"error_event"`` an SSE event carrying ``{"error": ...}``
 ``"empty"``       only ``[DONE]``
 ``"json"``        a non-streamed JSON completion even when streaming was asked for
+``"trickle"``     one delta, then an SSE keep-alive comment every ``tick`` seconds, never ending
+                  (not streamed: the JSON body one byte per ``tick``)
+``"endless"``     deltas of ``server.reply`` over and over (``delay`` apart), never finishing
+                  (not streamed: a body without a length that never ends)
+``"drip"``        a 200 status line, then one header byte every ``tick`` seconds, forever
+``"drip_body"``   one delta, then a ``data:`` line one byte every ``tick`` seconds, no newline
 a callable       ``script(body) -> str``: the reply text, streamed like ``"good"``
 
 Every request is kept in ``server.requests`` (path, headers, parsed body) for assertions.
@@ -44,6 +50,7 @@ class FakeLLM:
         self.reply = "The archive says so [1]."
         self.status = 500
         self.delay = 0.0  # seconds between streamed deltas
+        self.tick = 0.05  # seconds between the keep-alives or bytes of the trickling scripts
         self.requests: list[Recorded] = []
         self.sent = 0  # deltas written so far
         self.disconnected = threading.Event()  # a write failed: the client hung up
@@ -110,11 +117,20 @@ class _Handler(BaseHTTPRequestHandler):
         if script == "slow_start":
             fake.release.wait(10)
             return None
+        if script == "drip":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Padding: ")
+            while not fake.release.wait(fake.tick):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+            return None
         reply = script(body) if callable(script) else fake.reply
         if script == "abstain":
             reply = ABSTAIN
         if script == "json" or not body.get("stream"):
-            return self._send(200, "application/json", json.dumps(_completion(reply)).encode())
+            payload = json.dumps(_completion(reply)).encode()
+            if script in ("trickle", "endless"):
+                return self._trickle_json(fake, script, payload)
+            return self._send(200, "application/json", payload)
         self._start_stream()
         if script == "garbage":
             self._chunk(b'data: {"choices": [{"delta": {"content": "Hel\n\n')
@@ -122,6 +138,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._event({"error": {"message": "out of memory"}})
         elif script == "empty":
             self._chunk(b"data: [DONE]\n\n")
+        elif script in ("trickle", "drip_body"):
+            self._event({"choices": [{"index": 0, "delta": {"content": "The"}}]})
+            fake.sent += 1
+            if script == "drip_body":
+                self._chunk(b'data: {"choices": [{"delta": {"content": "')
+            while not fake.release.wait(fake.tick):
+                self._chunk(b": keep-alive\n\n" if script == "trickle" else b"x")
+        elif script == "endless":
+            pieces = re.findall(r"\s*\S+", reply)
+            while not fake.release.is_set():
+                for piece in pieces:
+                    self._event({"choices": [{"index": 0, "delta": {"content": piece}}]})
+                    fake.sent += 1
+                    if fake.delay:
+                        fake.release.wait(fake.delay)
         else:
             pieces = re.findall(r"\s*\S+", reply)
             self._event({"choices": [{"index": 0, "delta": {"role": "assistant"}}]})
@@ -138,6 +169,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")  # the zero-length chunk that ends a chunked body
         return None
+
+    def _trickle_json(self, fake: FakeLLM, script: str, payload: bytes) -> None:
+        # "trickle": the promised body one byte per tick; "endless": a body with no length
+        # that never stops (read until the connection closes, which it never does).
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if script == "trickle":
+            self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for i in range(len(payload)) if script == "trickle" else iter(int, 1):
+            if fake.release.wait(fake.tick if script == "trickle" else fake.delay):
+                return
+            self.wfile.write(payload[i : i + 1] if script == "trickle" else b" " * 1024)
+            self.wfile.flush()
 
     def _send(self, status: int, ctype: str, payload: bytes) -> None:
         self.send_response(status)

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
+import askarchive.indexer as indexer
 from askarchive import Archive
 from askarchive.embedding import HashEmbedder
 from askarchive.errors import NothingIndexed, StoreBusy, StoreMismatch
-from tests.helpers import assert_consistent, make_archive, write_article
+from tests.helpers import SlowHashEmbedder, assert_consistent, make_archive, write_article
 
 
 @pytest.fixture
@@ -202,3 +206,127 @@ def test_asking_during_the_first_index_says_to_wait(tmp_path: Path) -> None:
             writer._store.unlock()
         with pytest.raises(StoreEmpty, match="askarchive index PATH"):
             reader.search("anything")
+
+
+def _problems(items: list) -> set[tuple[str, str]]:  # type: ignore[type-arg]
+    return {(Path(s.path).name, s.reason) for s in items}
+
+
+def test_every_run_lists_what_is_not_indexed(tmp_path: Path, archive_dir: Path) -> None:
+    """A file skipped once is listed again by every run until it is fixed or removed, without
+    being re-read; symlink loops and dangling links are named."""
+    (archive_dir / "blob.txt").write_bytes(b"\x00\x01\x02binary")
+    (archive_dir / "empty.txt").write_text("", encoding="utf-8")
+    (archive_dir / "huge.txt").write_bytes(b"Title\n\n" + b"word " * (1_100_000))
+    (archive_dir / "notes.docx").write_bytes(b"PK")
+    good = json.dumps({"title": "Port reopens", "body": "The port of Aqaba reopened."})
+    (archive_dir / "feed.jsonl").write_text(good + "\n{not json\n", encoding="utf-8")
+    (archive_dir / "latin.txt").write_bytes(b"Caf\xe9 opens\n\nA caf\xe9 opened in Amman.")
+    os.symlink(archive_dir, archive_dir / "loop", target_is_directory=True)
+    os.symlink(archive_dir / "gone.txt", archive_dir / "dangling.txt")
+
+    with _open(tmp_path) as archive:
+        first = archive.index([archive_dir])
+        assert first.added == 6 + 2  # the sample articles, feed.jsonl line 1, latin.txt
+        skipped = _problems(first.skipped)
+        names = {name for name, _ in skipped}
+        assert names == {
+            "blob.txt",
+            "empty.txt",
+            "huge.txt",
+            "notes.docx",
+            "feed.jsonl:2",
+            "loop",
+            "dangling.txt",
+        }
+        reasons = dict(skipped)
+        assert reasons["loop"].startswith("symlink loop")
+        assert reasons["dangling.txt"].startswith("dangling symlink")
+        assert "over the 5.0 MB limit" in reasons["huge.txt"]
+        assert reasons["feed.jsonl:2"].startswith("malformed JSON")
+        assert [Path(w.path).name for w in first.warnings] == ["latin.txt"]
+
+        second = archive.index([archive_dir])
+        assert (second.added, second.updated, second.unchanged) == (0, 0, 8)
+        assert _problems(second.skipped) == skipped
+        assert _problems(second.warnings) == _problems(first.warnings)
+
+        # A fixed file is indexed and no longer listed; a removed one is forgotten.
+        (archive_dir / "blob.txt").write_text("Blob fixed\n\nNow it is text.", encoding="utf-8")
+        (archive_dir / "empty.txt").unlink()
+        third = archive.index([archive_dir])
+        assert third.added == 1
+        assert _problems(third.skipped) == {
+            p for p in skipped if p[0] not in ("blob.txt", "empty.txt")
+        }
+        reports = archive._store.file_reports()
+        assert not any(Path(p).name in ("blob.txt", "empty.txt") for p in reports)
+
+
+class _CommitWatch:
+    """A progress callback that reads, through its own read-only connection, how many articles
+    are committed at each embedding step: (time, chunks done, chunks total, committed)."""
+
+    def __init__(self, index: Path) -> None:
+        self.index = index
+        self.seen: list[tuple[float, int, int, int]] = []
+        self.con: sqlite3.Connection | None = None
+
+    def __call__(self, p: indexer.Progress) -> None:
+        if p.phase != "embed":
+            return
+        if self.con is None:
+            db = self.index / (self.index / "CURRENT").read_text(encoding="utf-8").strip()
+            self.con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        committed = self.con.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        self.seen.append((time.monotonic(), p.chunks_done, p.chunks_total, committed))
+
+    def committed_mid_run(self) -> int:
+        return max(c for _, done, total, c in self.seen if done < total)
+
+    def longest_without_commit(self) -> float:
+        last_change, last_count, longest = self.seen[0][0], 0, 0.0
+        for t, _, _, committed in self.seen:
+            if committed != last_count:
+                longest = max(longest, t - last_change)
+                last_change, last_count = t, committed
+        return longest
+
+
+def test_commits_by_time_as_well_as_by_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a slow embedder, articles are committed every COMMIT_SECONDS, long before the chunk
+    count would call for a commit; another connection sees them while the run goes on."""
+    make_archive(tmp_path / "arch", n=24, sentences=14)
+    monkeypatch.setattr(indexer, "COMMIT_CHUNKS", 100_000)  # the count alone never commits
+    monkeypatch.setattr(indexer, "MINI_BATCH", 4)
+    monkeypatch.setattr(indexer, "COMMIT_SECONDS", 0.2, raising=False)
+    watch = _CommitWatch(tmp_path / "idx")
+    with _open(tmp_path, SlowHashEmbedder(delay=0.05)) as archive:
+        report = archive.index([tmp_path / "arch"], progress=watch)
+        assert_consistent(archive._store)
+    assert watch.con is not None
+    watch.con.close()
+    assert report.added == 24
+    assert watch.seen[-1][2] >= 60, "enough mini-batches for several commit intervals"
+    assert watch.committed_mid_run() > 0, "nothing was committed before the embedding finished"
+    # No stretch of embedding without a new commit much longer than COMMIT_SECONDS.
+    assert watch.longest_without_commit() < 1.0
+
+
+def test_first_commit_comes_after_a_small_first_batch(tmp_path: Path) -> None:
+    """With the real settings, a slow machine commits its first articles after a few chunks,
+    not after COMMIT_CHUNKS (a kill before the first commit would keep nothing)."""
+    make_archive(tmp_path / "arch", n=12, sentences=14)
+    watch = _CommitWatch(tmp_path / "idx")
+    with _open(tmp_path, SlowHashEmbedder(delay=0.05)) as archive:
+        archive.index([tmp_path / "arch"], progress=watch)
+    assert watch.con is not None
+    watch.con.close()
+    total = watch.seen[-1][2]
+    assert total < indexer.COMMIT_CHUNKS
+    # Seen at the first step after the first batch: of MIN_BATCH chunks, rounded up to whole
+    # articles, plus one mini-batch of the next.
+    first = next(done for _, done, _, c in watch.seen if c > 0)
+    assert first <= indexer.MIN_BATCH + 2 * indexer.MINI_BATCH < total

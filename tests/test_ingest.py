@@ -588,11 +588,38 @@ def test_page_with_empty_caption(tmp_path: Path) -> None:
     assert "caption" not in art.metadata
 
 
-def test_discover_survives_symlink_loop(tmp_path: Path) -> None:
-    write(tmp_path / "a" / "x.txt", "T\nBody.")
-    (tmp_path / "a" / "loop").symlink_to(tmp_path / "a", target_is_directory=True)
+def test_discover_names_symlink_loops_and_dangling_links(tmp_path: Path) -> None:
+    a = tmp_path.resolve() / "a"
+    write(a / "x.txt", "T\nBody.")
+    write(tmp_path / "b" / "y.txt", "T\nBody.")
+    os.symlink(a, a / "loop", target_is_directory=True)  # back to its own folder
+    os.symlink("self", a / "self")  # a link to itself
+    os.symlink("ping", a / "pong")  # two links to each other
+    os.symlink("pong", a / "ping")
+    os.symlink(tmp_path / "nowhere.txt", a / "dangling.txt")
+    os.symlink(tmp_path / "b", a / "also_b", target_is_directory=True)  # a second way in: fine
+    os.symlink(a / "x.txt", a / "x_again.txt")  # the same file twice: fine
     files, skipped = discover([tmp_path])
-    assert files == [(tmp_path / "a" / "x.txt").resolve()] and skipped == []
+    assert sorted(files) == [a / "x.txt", tmp_path.resolve() / "b" / "y.txt"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert set(reasons) == {"loop", "self", "ping", "pong", "dangling.txt"}
+    assert reasons["loop"] == f"symlink loop: points back to the folder {a}"
+    assert reasons["self"] == "symlink loop: self leads back to itself"
+    assert reasons["ping"].startswith("symlink loop") and reasons["pong"].startswith("symlink")
+    assert reasons["dangling.txt"] == (
+        f"dangling symlink: its target {tmp_path / 'nowhere.txt'} does not exist"
+    )
+    assert all(Path(s.path).parent == a for s in skipped)
+
+
+def test_discover_names_special_files(tmp_path: Path) -> None:
+    write(tmp_path / "x.txt", "T\nBody.")
+    os.mkfifo(tmp_path / "pipe.txt")
+    files, skipped = discover([tmp_path])
+    assert files == [(tmp_path / "x.txt").resolve()]
+    assert [(Path(s.path).name, s.reason) for s in skipped] == [
+        ("pipe.txt", "not a regular file (a FIFO, socket or device)")
+    ]
 
 
 def test_html_fallback_extractor() -> None:

@@ -360,7 +360,7 @@ def test_resolve_defaults_model_and_reads_the_default_path(tmp_path, monkeypatch
     path = write_config(tmp_path, '[llm]\nurl = "http://127.0.0.1:8080/v1"\n')
     monkeypatch.setattr(llm, "default_config_path", lambda: path)
     cfg = LLMConfig.resolve()
-    assert cfg == LLMConfig("http://127.0.0.1:8080/v1", "default", None, 30.0)
+    assert cfg == LLMConfig("http://127.0.0.1:8080/v1", "default", None, llm.DEFAULT_TIMEOUT)
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,14 @@ from askarchive.sentences import (
     normalize_term,
     query_weights,
 )
+from askarchive.support import (
+    ABSTAIN_THRESHOLD,
+    article_terms,
+    best_similarity,
+    reporting,
+    support,
+    support_score,
+)
 from askarchive.text import one_line
 
 # Re-exported: callers and tests import these from here.
@@ -50,20 +58,10 @@ __all__ = [
     "extractive_answer",
     "normalize_term",
     "query_weights",
+    "reporting",
     "sources_block",
     "support",
 ]
-
-ABSTAIN_THRESHOLD = 0.45
-"""Minimum ``support`` for an extractive answer; below it the answer abstains.
-
-Calibrated by ``benchmarks/answers.py`` (SQuAD-dev whole articles, half of them deleted, 400
-questions; table in BENCHMARKS.md): at 0.45 abstention precision is 0.966 and recall 0.832 while
-97% of answerable questions still get an answer. The F1-best 0.55 would drop 9% of answerable
-questions; a reader loses more from a missing answer it could have checked than from a cited
-passage it can see is off-topic. ``support`` does not depend on how sentences are ranked, so
-ranking changes leave this calibration intact.
-"""
 
 MMR_LAMBDA = 0.7
 # Added to the relevance of a sentence that holds the kind of fact the question asks for
@@ -81,12 +79,6 @@ CONTEXT_WEIGHT = 0.5
 # Two articles whose titles share this much (Jaccard of content words) are one series: the
 # weekly money supply, a season's match reports.
 SERIES_TITLE_JACCARD = 0.6
-# Questions about what was expected are answered by articles written before the event.
-_EXPECTATION = re.compile(
-    r"\b(?:forecast|predict|project(?:ed|ion|ions)?|expect(?:ed|s)?|plan(?:ned|s)?|will|would"
-    r"|target(?:ed|s)?|estimate[ds]?|outlook|scheduled|due\s+to|prospects?|hope[ds]?)\b",
-    re.IGNORECASE,
-)
 # Weight of the passage's own similarity to the question (the cosine retrieval already computed)
 # in a sentence's relevance, next to the idf-weighted share of the question's words it holds.
 # Chosen with benchmarks/answers.py: at 0.5 the gold-answer rate and answer length equal those of
@@ -110,89 +102,6 @@ DUPLICATE_COSINE = 0.92
 _BLOCK_START = re.compile(r"^(?:#|>|[-*+=_|~`]|\d{1,9}[.)](?=\s|$))")
 
 Embed = Callable[[list[str]], np.ndarray]
-
-
-def _support(
-    weights: dict[str, float],
-    groups: list[set[str]],
-    cands: Sequence[Sentence],
-    best_sim: float | None,
-    articles: Sequence[set[str]] = (),
-) -> float:
-    """See ``support``. ``articles``: the words of the candidates of each article."""
-    # Plain query weights, not idf ones: ABSTAIN_THRESHOLD was calibrated on this score.
-    ranked = sorted(cands, key=lambda c: coverage(weights, c.terms), reverse=True)[:3]
-    union: set[str] = set().union(*(c.terms for c in ranked)) if ranked else set()
-    overlap = coverage(weights, union)
-    score = overlap
-    if best_sim is not None:
-        score = 0.5 * overlap + 0.5 * min(1.0, max(0.0, (best_sim - 0.2) / 0.4))
-    if groups:
-        # Asking about a name the passages never mention is the clearest sign of a miss. A
-        # name of several words counts only where one article holds them all: "World Cup" and
-        # "Rugby" in different stories do not make "Rugby World Cup".
-        found = sum(
-            max((len(group & terms) / len(group) for terms in articles), default=0.0)
-            for group in groups
-        ) / len(groups)
-        score *= 0.4 + 0.6 * found
-    return score
-
-
-def _article_terms(passages: Sequence[Passage], cands: Sequence[Sentence]) -> list[set[str]]:
-    """The words each article shows in its title and retrieved sentences."""
-    by_article: dict[str, set[str]] = {}
-    for p in passages:
-        by_article.setdefault(p.article_id, set()).update(content_terms(p.citation.title))
-    for c in cands:
-        by_article[passages[c.passage].article_id].update(c.terms)
-    return list(by_article.values())
-
-
-def _best_similarity(passages: Sequence[Passage]) -> float | None:
-    sims = [p.similarity for p in passages if p.similarity is not None]
-    return max(sims) if sims else None
-
-
-def reporting(
-    question: str, passages: Sequence[Passage], window: DateWindow | None
-) -> list[Passage]:
-    """The passages that could report what the question asks about: an article published
-    before the date the question's words give its event cannot (undated ones are kept).
-    Questions about expectations ("what did X forecast for 1988") keep every passage."""
-    if window is None or window.use != "hint" or window.since is None:
-        return list(passages)
-    if _EXPECTATION.search(question):
-        return list(passages)
-    since = window.since
-    return [p for p in passages if p.citation.date is None or p.citation.date >= since]
-
-
-def support(
-    question: str,
-    passages: Sequence[Passage],
-    *,
-    query_used: str | None = None,
-    window: DateWindow | None = None,
-) -> float:
-    """How well the passages support answering ``question``, roughly 0..1.
-
-    Half the best passage's dense cosine (scaled from 0.2..0.6 to 0..1; absent for keyword-only
-    hits) and half the weighted share of the question's content words found in its three best
-    sentences, shrunk when names in the question appear in none of the passages.
-    """
-    if not passages:
-        return 0.0
-    query = query_used or question
-    passages = reporting(question, passages, window)
-    cands = candidates(passages)
-    return _support(
-        query_weights(query),
-        names(query),
-        cands,
-        _best_similarity(passages),
-        _article_terms(passages, cands),
-    )
 
 
 def _unit_rows(vecs: np.ndarray) -> np.ndarray:
@@ -247,10 +156,6 @@ def _markdown_safe(paragraph: str) -> str:
     return paragraph[:pos] + "\\" + paragraph[pos:]
 
 
-def _when(cit: Citation) -> str:
-    return cit.date.isoformat() if cit.date else "undated"
-
-
 def sources_block(citations: Sequence[Citation]) -> str:
     """``**Sources**`` and one list item per citation: ``[n] Title (date) — path:start-end``.
 
@@ -258,20 +163,6 @@ def sources_block(citations: Sequence[Citation]) -> str:
     CLI and the chat show them relative to the indexed folder, see ``markdown.py``).
     """
     return sources_markdown(citations)
-
-
-def short_topic(query: str, limit: int = 10) -> str:
-    """The stretch of a query from its first to its last content word, at most ``limit`` words.
-
-    Not used in answers: a stretch of the question read back ("nothing on won the final") reads
-    as a mangled echo, so an abstention says it found nothing in plain words instead.
-    """
-    words = query.strip().rstrip("?.!").split()
-    keep = [i for i, w in enumerate(words) if content_terms(w)]
-    if not keep:
-        return "that"
-    topic = words[keep[0] : keep[-1] + 1][:limit]
-    return " ".join(topic).strip(",;:")
 
 
 def abstain(
@@ -375,9 +266,9 @@ def extractive_answer(
     weights = query_weights(query)
     if not passages or not cands:
         return abstain(question, retrieved, window=window, query_used=query_used)
-    best_passage = _best_similarity(passages)
-    articles = _article_terms(passages, cands)
-    score = _support(weights, names(query), cands, best_passage, articles)
+    best_passage = best_similarity(passages)
+    articles = article_terms(passages, cands)
+    score = support_score(weights, names(query), cands, best_passage, articles)
     if score < ABSTAIN_THRESHOLD:
         return abstain(question, retrieved, window=window, query_used=query_used)
 

@@ -15,9 +15,18 @@ from typing import TYPE_CHECKING
 
 from askarchive.chunking import ChunkSettings
 from askarchive.embedding import Embedder, SentenceTransformerEmbedder
-from askarchive.errors import BadInput, StoreEmpty, StoreMissing
-from askarchive.models import Answer, Article, DateWindow, IndexReport, Passage, Stats, Turn
-from askarchive.store import Store
+from askarchive.errors import BadInput, StoreCorrupt, StoreEmpty, StoreMissing
+from askarchive.models import (
+    Answer,
+    Article,
+    DateWindow,
+    IndexReport,
+    Passage,
+    Skipped,
+    Stats,
+    Turn,
+)
+from askarchive.store import Store, lock_folder
 
 if TYPE_CHECKING:
     from askarchive.indexer import ProgressCallback
@@ -54,12 +63,27 @@ class Archive:
         chunk_tokens: int | None = None,
         chunk_overlap: int | None = None,
         create: bool = True,
+        rebuild: bool = False,
     ) -> Archive:
-        """Open (or with ``create``, start) the store in ``index`` (default ``./embeddings``)."""
+        """Open (or with ``create``, start) the store in ``index`` (default ``./embeddings``).
+
+        Without ``create`` the archive is read-only: no file in ``index`` is created or changed
+        (``index()`` still works; it opens its own writer). ``rebuild`` says the caller is about
+        to call ``index(..., rebuild=True)``: a damaged store then opens as an empty one and the
+        rebuild moves it aside, and the model and chunk settings are not checked against it.
+        """
         root = Path(index).expanduser() if index is not None else default_index_dir()
         if root.exists() and not root.is_dir():
             raise BadInput(f"--index {root} is a file, not a folder; pass a folder for the index")
-        store = Store.open(root, create=create)
+        try:
+            # Before a rebuild the old store is only read: it is replaced, never written.
+            store = Store.open(root, create=create and not rebuild)
+        except StoreCorrupt:
+            if not rebuild:
+                raise
+            store = None
+        if store is None and rebuild:
+            store = Store.placeholder(root)
         if store is None:
             raise StoreMissing(
                 f"no index at {root}; build one with `askarchive index PATH --index {root}`"
@@ -75,9 +99,18 @@ class Archive:
             chunk_tokens if chunk_tokens is not None else stored.max_tokens,
             chunk_overlap if chunk_overlap is not None else stored.overlap_tokens,
         )
-        if "model" in manifest:
+        if "model" in manifest and not rebuild:
             store.check_manifest(emb.name, emb.dim, settings.as_manifest())
         return cls(root, store, emb, settings)
+
+    def _refresh(self) -> None:
+        """Reopen a read-only store opened ``immutable`` once a writer has touched its file, so
+        it shares the writer's WAL (and sees its commits) instead of reading pages under it."""
+        if self._store.stale():
+            fresh = Store.open(self.root, create=False)
+            if fresh is not None:
+                # A thread still reading through the old store keeps it until it is done.
+                self._store, self._retriever = fresh, None
 
     def close(self) -> None:
         self._store.close()
@@ -112,14 +145,18 @@ class Archive:
         from askarchive.indexer import check_paths, run_index
 
         check_paths(paths)
+        if rebuild:
+            try:
+                return self._rebuild(paths, progress, cancel)
+            finally:
+                self._retriever = None
         # The write gets its own connection, so searches from other threads (the chat) keep a
         # consistent view of the last commit while indexing runs.
         writer = Store.open(self.root, create=True)
         assert writer is not None
         try:
             writer.lock()
-            if rebuild:
-                return self._rebuild(writer, paths, progress, cancel)
+            self._refresh()  # the writer's WAL exists now: readers move onto it before any write
             if "model" not in writer.manifest():
                 writer.init_manifest(
                     self.embedder.name, self.embedder.dim, self.settings.as_manifest()
@@ -134,38 +171,57 @@ class Archive:
 
     def _rebuild(
         self,
-        writer: Store,
         paths: Sequence[str | Path],
         progress: ProgressCallback | None,
         cancel: threading.Event | None,
     ) -> IndexReport:
+        """Build a new database beside the live one, then switch to it. The live store is not
+        opened (it may be damaged); if it cannot be read, its files are moved aside, not lost."""
         from askarchive.indexer import run_index
 
-        fresh = Store.open_file(self.root, Store.new_database_path(self.root))
-
-        def discard() -> None:
-            fresh.con.close()
-            for p in self.root.glob(f"store-{fresh.uid}*"):
-                p.unlink(missing_ok=True)
-
+        Store.make_folder(self.root)
+        lock = lock_folder(self.root)
         try:
-            fresh.init_manifest(self.embedder.name, self.embedder.dim, self.settings.as_manifest())
-            report = run_index(
-                fresh, self.embedder, self.settings, paths, progress=progress, cancel=cancel
-            )
-        except BaseException:
-            discard()
-            raise
-        if report.interrupted:
-            discard()  # half a rebuild is not an index: keep serving the old one
-            return report
-        fresh.publish()
-        fresh.close()
-        writer.remove_stale_files()
+            fresh = Store.open_file(self.root, Store.new_database_path(self.root))
+
+            def discard() -> None:
+                fresh.con.close()
+                for p in self.root.glob(f"store-{fresh.uid}*"):
+                    p.unlink(missing_ok=True)
+
+            try:
+                fresh.init_manifest(
+                    self.embedder.name, self.embedder.dim, self.settings.as_manifest()
+                )
+                report = run_index(
+                    fresh, self.embedder, self.settings, paths, progress=progress, cancel=cancel
+                )
+            except BaseException:
+                discard()
+                raise
+            if report.interrupted:
+                discard()  # half a rebuild is not an index: keep serving the old one
+                return report
+            damage = Store.damage(self.root)
+            if damage is not None:
+                moved = Store.move_aside(self.root, keep=fresh.db_path)
+                report.warnings.append(
+                    Skipped(
+                        str(self.root),
+                        f"the index was damaged ({damage}); moved its files to {moved} "
+                        "and built a fresh one",
+                    )
+                )
+            fresh.publish()
+            fresh.remove_stale_files()
+            fresh.close()
+        finally:
+            os.close(lock)  # releases the lock
         # Readers elsewhere keep the old (now unlinked) file until they reopen; this one moves on.
         reopened = Store.open(self.root, create=False)
         assert reopened is not None
-        self._store = reopened
+        old, self._store = self._store, reopened
+        old.close()
         return report
 
     # -- reading ------------------------------------------------------------------------------
@@ -188,6 +244,7 @@ class Archive:
         return found
 
     def _require_articles(self) -> None:
+        self._refresh()
         if self._store.chunk_table().articles == 0:
             if self._store.writer_active():
                 raise StoreEmpty(

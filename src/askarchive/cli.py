@@ -4,7 +4,6 @@ its options carry the same names as that call's keyword arguments."""
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sqlite3
 import sys
@@ -13,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from askarchive.errors import AskArchiveError
+from askarchive.safe import json_text, visible
 
 
 def _add_index_option(p: argparse.ArgumentParser) -> None:
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=2))
+    print(json_text(obj))  # control characters as \uXXXX, never raw
 
 
 def _open(args: argparse.Namespace, create: bool = False):  # type: ignore[no-untyped-def]
@@ -121,8 +121,10 @@ class _Interrupts:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from askarchive import render
+    from askarchive.archive import Archive
 
-    archive = _open(args, create=True)
+    # With --rebuild even a damaged index opens: the rebuild moves its files aside.
+    archive = Archive.open(args.index, model=args.model, create=True, rebuild=args.rebuild)
     with archive, _Interrupts() as cancel, render.IndexProgress(enabled=not args.json) as bar:
         try:
             report = archive.index(args.paths, rebuild=args.rebuild, progress=bar, cancel=cancel)
@@ -231,6 +233,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _damaged(args: argparse.Namespace, err: Exception) -> str:
+    from askarchive.archive import default_index_dir
+
+    index = getattr(args, "index", None) or default_index_dir()
+    return (
+        f"the index at {index} is damaged ({err}); "
+        f"rebuild it with `askarchive index PATH --rebuild --index {index}`"
+    )
+
+
 COMMANDS = {
     "index": cmd_index,
     "stats": cmd_stats,
@@ -246,15 +258,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except AskArchiveError as err:
-        print(f"askarchive: error: {err}", file=sys.stderr)
+        print(visible(f"askarchive: error: {err}"), file=sys.stderr)
         return err.exit_code
     except BrokenPipeError:
         return 0
     except (OSError, sqlite3.Error) as err:
+        if type(err) is sqlite3.DatabaseError:  # "malformed", "not a database": found mid-read
+            print(visible(f"askarchive: error: {_damaged(args, err)}"), file=sys.stderr)
+            return 1
         # Disk full, permissions, a folder removed mid-run: the index keeps its last commit.
         print(
-            f"askarchive: error: cannot read or write the index ({err}); "
-            "check free disk space and the folder's permissions, then run the command again",
+            visible(
+                f"askarchive: error: cannot read or write the index ({err}); "
+                "check free disk space and the folder's permissions, then run the command again"
+            ),
             file=sys.stderr,
         )
         return 1

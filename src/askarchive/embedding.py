@@ -21,6 +21,32 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+# Nothing leaves the machine (README "Safety"). The model is a local folder, so the Hugging Face
+# libraries never need the network. onnxruntime's official builds carry Microsoft's 1DS
+# telemetry: from native threads, some seconds after the runtime starts, it looks up and posts
+# to mobile.events.data.microsoft.com, and it keeps a device id and an event database under
+# ~/.cache/Microsoft/DeveloperTools. ``ORT_DISABLE_TELEMETRY=1`` stops all of that, but only when
+# it is in the environment before onnxruntime is imported (``disable_telemetry_events()`` comes
+# too late). So the switches are set when this module is imported, and again just before each of
+# those libraries is; child processes (the ONNX export) inherit them.
+TELEMETRY_OFF = {"ORT_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}
+HUB_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def offline_environment() -> None:
+    """Switch off every library's telemetry and hub access for this process and its children.
+
+    Telemetry switches are forced; the hub switches are defaults, so a program that embeds
+    askarchive and set them itself keeps its choice (askarchive loads only local folders).
+    """
+    os.environ.update(TELEMETRY_OFF)
+    for name, value in HUB_OFFLINE.items():
+        os.environ.setdefault(name, value)
+
+
+offline_environment()
+
 # Up to this many texts (a question, a rewritten follow-up) skip ``encode``'s batching machinery.
 SMALL_BATCH = 4
 
@@ -132,8 +158,7 @@ class SentenceTransformerEmbedder:
     def load(self):
         with self._lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                offline_environment()
                 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
                 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
                 from sentence_transformers import SentenceTransformer

@@ -26,7 +26,11 @@ class StoreMismatch(AskArchiveError):
 
 
 class StoreCorrupt(AskArchiveError):
-    """The index files cannot be read."""
+    """The index files cannot be read. ``reason`` says what is wrong, without the fix."""
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class StoreBusy(AskArchiveError):

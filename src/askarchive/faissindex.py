@@ -3,7 +3,8 @@
 The structure is an HNSW graph (``IndexIDMap2(IndexHNSWFlat)``) keyed by chunk id. A FAISS file
 is named by the database's uuid and the generation it matches. An index of an older generation
 (in memory, or the newest file) is brought up to date from SQLite: missing chunks are added and
-deleted ones masked. Anything unreadable is rebuilt. HNSW cannot delete, so deleted chunks stay
+deleted ones masked. Anything unreadable is rebuilt (in memory; a reader never writes) and the
+next save by a writer replaces the bad file atomically. HNSW cannot delete, so deleted chunks stay
 in the graph as masked nodes until they make up ``DEAD_LIMIT`` of it; then the graph is rebuilt.
 Chunk ids are never reused (see ``Store``), so a masked id never comes back meaning other text.
 
@@ -197,6 +198,27 @@ class DenseIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0]
 
 
+def _looks_whole(path: Path) -> bool:
+    """A cheap check, without loading it, that ``path`` is a whole ``IndexIDMap2`` over an HNSW
+    graph as ``faiss.write_index`` writes it: the header's count matches the id list at the end.
+    Catches empty, truncated and foreign files; ``_load`` still rebuilds anything it cannot read.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(41)
+            if len(head) < 41 or head[:4] != b"IxM2" or head[37:41] != b"IHNf":
+                return False
+            ntotal = int.from_bytes(head[8:16], "little", signed=True)
+            tail = size - 8 * ntotal - 8
+            if ntotal < 0 or tail < 41:
+                return False
+            fh.seek(tail)
+            return int.from_bytes(fh.read(8), "little") == ntotal
+    except OSError:
+        return False
+
+
 class FaissMirror:
     """Keeps the in-memory dense index and chunk table in step with the database generation."""
 
@@ -206,6 +228,7 @@ class FaissMirror:
     _dense_gen: int | None
     _table: ChunkTable | None
     _lock_fd: int | None
+    _faiss_bad: set[Path]
 
     if TYPE_CHECKING:  # provided by Store
 
@@ -256,7 +279,10 @@ class FaissMirror:
 
         if self._lock_fd is not None:
             return False
-        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.root / LOCK_NAME, os.O_RDONLY)  # readers create no file
+        except FileNotFoundError:
+            return False  # no writer has ever run here
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -293,9 +319,13 @@ class FaissMirror:
             return None
         try:
             index = faiss.read_index(str(path))
-        except RuntimeError:
-            return None  # unreadable: the caller rebuilds from the source of truth
-        return DenseIndex(index) if DenseIndex.usable(index) else None
+        except Exception:  # noqa: BLE001 - any unreadable file: rebuilt from the source of truth
+            self._faiss_bad.add(path)
+            return None
+        if not DenseIndex.usable(index):
+            self._faiss_bad.add(path)
+            return None
+        return DenseIndex(index)
 
     def _load_latest(self) -> DenseIndex | None:
         """The newest saved index of this database, whatever its generation.
@@ -337,7 +367,7 @@ class FaissMirror:
         import faiss
 
         path = self._faiss_path(self.generation)
-        if path.exists():
+        if path.exists() and path not in self._faiss_bad and _looks_whole(path):
             return  # nothing was committed since that file was written for this generation
         dense = self.dense_index()
         if dense.dead > DEAD_LIMIT * max(dense.ntotal, 1):
@@ -347,6 +377,7 @@ class FaissMirror:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        self._faiss_bad.discard(path)
         for old in self.root.glob(f"store-{self.uid}-*.faiss*"):
             if old != path:
                 old.unlink(missing_ok=True)

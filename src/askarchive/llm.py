@@ -2,8 +2,9 @@
 
 Ollama, llama.cpp's server, vLLM and OpenAI all accept ``POST {url}/chat/completions``. The
 model sees the retrieved passages as numbered, fenced data and must cite them; the answer is then
-checked sentence by sentence (``askarchive.verify``). Any failure of the endpoint raises
-``LLMUnavailable`` with a one-line reason, and the caller falls back to an extractive answer.
+checked sentence by sentence (``askarchive.verify``). Any failure of the endpoint, including a
+request that is not complete by its deadline (``LLMConfig.timeout``), raises ``LLMUnavailable``
+with a one-line reason, and the caller falls back to an extractive answer.
 The HTTP side lives in ``askarchive.llm_stream`` (standard library only, no new dependency).
 """
 
@@ -33,7 +34,9 @@ ENV_KEY = "ASKARCHIVE_LLM_API_KEY"
 ENV_TIMEOUT = "ASKARCHIVE_LLM_TIMEOUT"
 # llama.cpp's server ignores the model field; other servers answer 404 and the error names the fix.
 DEFAULT_MODEL_NAME = "default"
-DEFAULT_TIMEOUT = 30.0
+# The total deadline of one request: connecting, the first token and the whole answer (see
+# llm_stream). A small local model on a laptop CPU reads the passages and answers within it.
+DEFAULT_TIMEOUT = 60.0
 ABSTAIN = "NOT_IN_ARCHIVE"
 
 SYSTEM_PROMPT = (
@@ -59,7 +62,11 @@ REWRITE_PROMPT = (
 
 @dataclass(frozen=True)
 class LLMConfig:
-    """Where to send chat requests. ``url`` is the API base, e.g. ``http://127.0.0.1:11434/v1``."""
+    """Where to send chat requests. ``url`` is the API base, e.g. ``http://127.0.0.1:11434/v1``.
+
+    ``timeout`` is the total deadline of each request in seconds, from connecting to the last
+    word of the answer; at the deadline the request fails with ``LLMUnavailable``.
+    """
 
     url: str
     model: str

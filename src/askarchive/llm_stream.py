@@ -1,8 +1,13 @@
 """Talking to an OpenAI-compatible ``/chat/completions`` endpoint with the standard library.
 
-Streaming uses server-sent events; every read has the configured timeout, so a server that stops
-sending fails within it. A ``cancel`` event interrupts a blocked read from a watcher thread by
-shutting the socket down, so stopping is prompt even while the server is silent.
+Every request has one total deadline, ``config.timeout`` seconds from the start of the call:
+connecting, the first token and the whole answer must all fit in it. The blocking HTTP work runs
+in a daemon thread and the caller waits on a queue, never past the deadline, so no server (one
+that trickles header bytes, sends keep-alives forever, or streams without end) and no stuck
+resolver can hold the caller. At the deadline, or on ``cancel``, the socket is shut down, which
+makes the worker's blocked read return at once; the worker also sets the socket timeout to the
+time left before every read, checks the deadline between reads, and stops after
+``MAX_RESPONSE_BYTES``, so it ends promptly too and its memory stays bounded.
 """
 
 from __future__ import annotations
@@ -10,9 +15,12 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import math
+import queue
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -22,6 +30,12 @@ if TYPE_CHECKING:
     from askarchive.llm import LLMConfig
 
 KEY_HINT = "check ASKARCHIVE_LLM_API_KEY"
+# An answer is a few kilobytes; a response past this is a runaway server, not an answer.
+MAX_RESPONSE_BYTES = 4 << 20
+MAX_LINE_BYTES = 1 << 20
+_READ_SIZE = 1 << 16
+_CANCEL_POLL = 0.05  # seconds between looks at ``cancel`` while waiting for the worker
+_END = object()
 
 
 def one_line(value: object, limit: int = 160) -> str:
@@ -30,7 +44,7 @@ def one_line(value: object, limit: int = 160) -> str:
 
 
 class _Request:
-    """One POST to ``{url}/chat/completions``, closable from another thread to cancel it."""
+    """One POST to ``{url}/chat/completions`` with a total deadline, stoppable from any thread."""
 
     def __init__(self, config: LLMConfig, payload: dict[str, Any]) -> None:
         self.config = config
@@ -41,10 +55,34 @@ class _Request:
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         self.conn = cls(parts.hostname, parts.port, timeout=config.timeout)
         self.payload = payload
+        self.deadline = math.inf  # monotonic; set by ``start``
+        self.received = 0  # response bytes read so far
+        self.stopped = threading.Event()
         # http.client drops conn.sock once a "Connection: close" response starts, while the
         # response keeps reading from it; this reference lets another thread still interrupt.
         self._sock: socket.socket | None = None
         self._resp: http.client.HTTPResponse | None = None
+
+    def start(self) -> None:
+        self.deadline = time.monotonic() + self.config.timeout
+
+    def expired_reason(self) -> str:
+        limit = f"within {self.config.timeout:g} s"
+        if self.received:
+            return f"the answer from {self.where} was not complete {limit}"
+        return f"no response from {self.where} {limit}"
+
+    def _arm(self) -> None:
+        """Before every blocking step: fail if the deadline passed, else wait at most until it."""
+        if self.stopped.is_set():
+            raise LLMUnavailable("the request was stopped")
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise LLMUnavailable(self.expired_reason())
+        self.conn.timeout = left
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(left)
 
     def open(self) -> http.client.HTTPResponse:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
@@ -52,17 +90,42 @@ class _Request:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
         body = json.dumps(self.payload).encode("utf-8")
         with self.errors():
+            self._arm()
             self.conn.connect()
             self._sock = self.conn.sock
+            # Checked after publishing the socket: either ``interrupt`` sees it, or this sees
+            # the stop, so a request stopped while connecting is never sent.
+            self._arm()
             self.conn.request("POST", self.path, body=body, headers=headers)
+            self._arm()
             resp = self._resp = self.conn.getresponse()
         if resp.status != 200:
             raise LLMUnavailable(self._http_error(resp))
         return resp
 
+    def read(self, resp: http.client.HTTPResponse) -> bytes:
+        """At most one chunk of the body (b"" at its end), within the deadline and the cap."""
+        with self.errors():
+            self._arm()
+            data = resp.read1(_READ_SIZE)
+        self.received += len(data)
+        if self.received > MAX_RESPONSE_BYTES:
+            raise LLMUnavailable(
+                f"the response from {self.where} passed {MAX_RESPONSE_BYTES >> 20} MiB; "
+                "stopped reading it"
+            )
+        return data
+
+    def read_all(self, resp: http.client.HTTPResponse) -> bytes:
+        parts = []
+        while data := self.read(resp):
+            parts.append(data)
+        return b"".join(parts)
+
     def _http_error(self, resp: http.client.HTTPResponse) -> str:
         detail = ""
-        with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+        with contextlib.suppress(OSError, http.client.HTTPException, ValueError, LLMUnavailable):
+            self._arm()
             raw = resp.read(2000).decode("utf-8", "replace")
             detail = raw
             err = json.loads(raw).get("error", raw)
@@ -83,30 +146,76 @@ class _Request:
         except LLMUnavailable:
             raise
         except TimeoutError:
-            raise LLMUnavailable(
-                f"no response from {self.where} within {self.config.timeout:g} s"
-            ) from None
+            # Socket timeouts are set to the time left, so this is the deadline passing.
+            raise LLMUnavailable(self.expired_reason()) from None
         except ConnectionRefusedError:
             raise LLMUnavailable(f"connection refused by {self.where}") from None
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if self.stopped.is_set() or time.monotonic() >= self.deadline:
+                raise LLMUnavailable(self.expired_reason()) from None
             what = one_line(exc) or type(exc).__name__
             raise LLMUnavailable(f"connection to {self.where} failed: {what}") from None
 
-    def interrupt(self) -> bool:
-        """Wake a thread blocked on this connection; safe to call from any thread."""
+    def interrupt(self) -> None:
+        """Stop the request; safe from any thread. A blocked read returns at once."""
+        self.stopped.set()
         sock = self._sock
-        if sock is None:
-            return False
-        # shutdown() makes a blocked recv() return at once; the reading thread then closes.
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        return True
+        if sock is not None:
+            # shutdown() makes a blocked recv() return at once; the worker then closes.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self.interrupt()
-        if self._resp is not None:
-            self._resp.close()
-        self.conn.close()
+        with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+            if self._resp is not None:
+                self._resp.close()
+            self.conn.close()
+
+
+def _bounded(
+    request: _Request, produce: Callable[[], Iterator[str]], cancel: threading.Event | None
+) -> Iterator[str]:
+    """Yield what ``produce`` yields, run in a worker thread, never waiting past the deadline.
+
+    Returns early (quietly) once ``cancel`` is set; raises ``LLMUnavailable`` at the deadline or
+    on the worker's failure. However it ends, the request is stopped, so the worker ends too.
+    """
+    out: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    def work() -> None:
+        try:
+            for item in produce():
+                if request.stopped.is_set():
+                    return
+                out.put(item)
+            out.put(_END)
+        except BaseException as exc:  # handed to the caller, which decides
+            out.put(exc)
+        finally:
+            request.close()
+
+    request.start()
+    threading.Thread(target=work, name="askarchive-llm", daemon=True).start()
+    try:
+        while True:
+            if cancel is not None and cancel.is_set():
+                return
+            left = request.deadline - time.monotonic()
+            if left <= 0:
+                raise LLMUnavailable(request.expired_reason())
+            try:
+                item = out.get(timeout=min(left, _CANCEL_POLL) if cancel is not None else left)
+            except queue.Empty:
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, str)
+            yield item
+    finally:
+        request.interrupt()
 
 
 class ChatStream:
@@ -122,7 +231,6 @@ class ChatStream:
         payload = {"model": config.model, "messages": messages, "stream": True, "temperature": 0}
         self._request = _Request(config, payload)
         self._cancel = cancel
-        self._done = threading.Event()
         self.finish_reason: str | None = None
         self.cancelled = False
         self._gen = self._run()
@@ -136,60 +244,59 @@ class ChatStream:
     def close(self) -> None:
         self._gen.close()
 
-    def _watch(self) -> None:
-        assert self._cancel is not None
-        while not self._done.is_set():
-            # Keep trying after a cancel: the socket may not exist yet while connecting.
-            if self._cancel.wait(0.05) and self._request.interrupt():
-                return
+    def _is_cancelled(self) -> bool:
+        return self._cancel is not None and self._cancel.is_set()
 
     def _run(self) -> Iterator[str]:
-        if self._cancel is not None and self._cancel.is_set():
+        if self._is_cancelled():
             self.cancelled = True
             return
-        if self._cancel is not None:
-            threading.Thread(target=self._watch, name="llm-cancel", daemon=True).start()
         produced = False
         try:
-            try:
-                resp = self._request.open()
-                if "json" in (resp.getheader("Content-Type") or ""):
-                    # The server ignored stream=true and sent the whole completion at once.
-                    with self._request.errors():
-                        text = _message_text(_load_json(resp.read()))
-                    produced = bool(text.strip())
-                    self.finish_reason = "stop"
-                    if text:
-                        yield text
-                else:
-                    for delta in self._events(resp):
-                        produced = produced or bool(delta.strip())
-                        yield delta
-            except LLMUnavailable:
-                if self._cancel is not None and self._cancel.is_set():
-                    self.cancelled = True
-                    return
-                raise
-            if self._cancel is not None and self._cancel.is_set():
+            for delta in _bounded(self._request, self._produce, self._cancel):
+                produced = produced or bool(delta.strip())
+                yield delta
+        except LLMUnavailable:
+            if self._is_cancelled():
                 self.cancelled = True
                 return
-            if not produced:
-                raise LLMUnavailable(f"the model at {self._request.where} returned an empty answer")
-        finally:
-            self._done.set()
-            self._request.close()
+            raise
+        if self._is_cancelled():
+            self.cancelled = True
+            return
+        if not produced:
+            raise LLMUnavailable(f"the model at {self._request.where} returned an empty answer")
+
+    def _produce(self) -> Iterator[str]:
+        """Runs in the worker thread: the deltas of the response."""
+        resp = self._request.open()
+        if "json" in (resp.getheader("Content-Type") or ""):
+            # The server ignored stream=true and sent the whole completion at once.
+            text = _message_text(_load_json(self._request.read_all(resp)))
+            self.finish_reason = "stop"
+            if text:
+                yield text
+        else:
+            yield from self._events(resp)
+
+    def _lines(self, resp: http.client.HTTPResponse) -> Iterator[bytes]:
+        pending = bytearray()
+        while data := self._request.read(resp):
+            pending += data
+            if b"\n" in data:  # only then split: a line dripped byte by byte stays linear
+                *lines, rest = bytes(pending).split(b"\n")
+                yield from lines
+                pending = bytearray(rest)
+            if len(pending) > MAX_LINE_BYTES:
+                raise LLMUnavailable("malformed stream: a line longer than 1 MiB")
+        if pending:
+            yield bytes(pending)
 
     def _events(self, resp: http.client.HTTPResponse) -> Iterator[str]:
         data: list[str] = []
-        while True:
-            if self._cancel is not None and self._cancel.is_set():
-                return
-            with self._request.errors():
-                raw = resp.readline(1 << 20)
-            if not raw:
-                break
+        for raw in self._lines(resp):
             try:
-                line = raw.decode("utf-8").rstrip("\r\n")
+                line = raw.decode("utf-8").rstrip("\r")
             except UnicodeDecodeError:
                 raise LLMUnavailable("malformed stream: not UTF-8") from None
             if line == "":
@@ -273,10 +380,8 @@ def complete(config: LLMConfig, messages: list[dict[str, str]], **options: Any) 
     payload = {"model": config.model, "messages": messages, "stream": False, "temperature": 0}
     payload.update(options)
     request = _Request(config, payload)
-    try:
-        resp = request.open()
-        with request.errors():
-            raw = resp.read()
-        return _message_text(_load_json(raw))
-    finally:
-        request.close()
+
+    def produce() -> Iterator[str]:
+        yield _message_text(_load_json(request.read_all(request.open())))
+
+    return "".join(_bounded(request, produce, None))

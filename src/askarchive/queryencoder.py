@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from askarchive.embedding import TELEMETRY_OFF, offline_environment
+
 # Bump when the exported graph changes, so older cached files are not picked up.
 FORMAT = 1
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -75,6 +77,7 @@ class OnnxQueryEncoder:
     """An ONNX Runtime session over the exported model; takes the tokenizer's tensors."""
 
     def __init__(self, path: Path) -> None:
+        offline_environment()  # before onnxruntime starts, or its telemetry is already on
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -128,6 +131,7 @@ def check(encoder: OnnxQueryEncoder, model: Any, texts: Sequence[str] = PROBES) 
 
 def open_checked(path: Path, model: Any) -> OnnxQueryEncoder:
     """Open a cached export and prove it matches ``model``; a bad file is deleted."""
+    offline_environment()
     try:
         import onnxruntime  # noqa: F401
     except ImportError as exc:
@@ -144,7 +148,7 @@ def open_checked(path: Path, model: Any) -> OnnxQueryEncoder:
 
 def export_in_child(model_path: str, out: Path) -> None:
     """Run the export in a fresh interpreter; raise ``EncoderUnavailable`` if it fails."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **TELEMETRY_OFF)
     try:
         done = subprocess.run(
             [sys.executable, "-m", "askarchive.queryencoder", model_path, str(out)],

@@ -1,5 +1,7 @@
 """Terminal output for the CLI. Article text is always wrapped in ``rich.text.Text``, never parsed
-as markup, so a passage containing ``[bold]`` prints literally."""
+as markup, so a passage containing ``[bold]`` prints literally, and it always passes through
+``safe.visible`` first, so a control character in it is shown (``\\x1b``), never sent to the
+terminal."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from askarchive.markdown import (
     to_plain,
 )
 from askarchive.models import Answer, DateWindow, IndexReport, Passage, Stats
+from askarchive.safe import visible
 
 out = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
 err = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
@@ -92,9 +95,9 @@ class IndexProgress:
 
 def index_report(report: IndexReport) -> None:
     for s in report.skipped:
-        err.print(Text(f"skipped {s.path}: {s.reason}", style="yellow"))
+        err.print(Text(visible(f"skipped {s.path}: {s.reason}"), style="yellow"))
     for w in report.warnings:
-        err.print(Text(f"warning {w.path}: {w.reason}", style="yellow"))
+        err.print(Text(visible(f"warning {w.path}: {w.reason}"), style="yellow"))
     if report.interrupted:
         err.print("interrupted: the committed part is kept; run the same command to finish")
     if report.added or report.updated or report.removed:
@@ -114,10 +117,10 @@ def stats(s: Stats, root: Path) -> None:
     span = (
         f"{s.first_date} to {s.last_date}" if s.first_date and s.last_date else "no dated articles"
     )
-    out.print(Text(f"index     {root}"))
+    out.print(Text(visible(f"index     {root}")))
     out.print(Text(f"articles  {s.articles}"))
     out.print(Text(f"chunks    {s.chunks}"))
-    out.print(Text(f"model     {s.model}"))
+    out.print(Text(visible(f"model     {s.model}")))
     out.print(Text(f"dates     {span}"))
     out.print(Text(f"size      {s.bytes / 1e6:.1f} MB"))
 
@@ -125,7 +128,7 @@ def stats(s: Stats, root: Path) -> None:
 def highlight(text: str, query: str) -> Text:
     from askarchive.keyword import query_terms
 
-    t = Text(text)
+    t = Text(visible(text))
     terms = [re.escape(w) for w in query_terms(query) if len(w) > 1]
     if terms:
         t.highlight_regex(
@@ -136,7 +139,7 @@ def highlight(text: str, query: str) -> Text:
 
 def window_line(window: DateWindow) -> Text:
     """``date window: <dates> from "<phrase>", as a hint|filter: …`` (``DateWindow.explain``)."""
-    return Text(f"date window: {window.explain()}", style="dim")
+    return Text(visible(f"date window: {window.explain()}"), style="dim")
 
 
 def passages(query: str, found: list[Passage], roots: Sequence[Path] = ()) -> None:
@@ -149,14 +152,15 @@ def passages(query: str, found: list[Passage], roots: Sequence[Path] = ()) -> No
     for rank, p in enumerate(found, 1):
         c = p.citation
         head = Text(f"{rank}. ", style="bold")
-        head.append(c.title, style="bold")
+        head.append(visible(c.title), style="bold")
         head.append(f"  {c.date.isoformat() if c.date else 'undated'}  ", style="cyan")
-        head.append(f"{display_path(c.path, roots)}:{c.start}-{c.end}", style="dim")
+        head.append(visible(f"{display_path(c.path, roots)}:{c.start}-{c.end}"), style="dim")
         out.print(head)
         out.print(highlight(p.text, query))
         for d in p.duplicates:
             where = display_path(d.path, roots)
-            out.print(Text(f"   also: {d.title} ({d.date or 'undated'}) {where}", style="dim"))
+            also = f"   also: {d.title} ({d.date or 'undated'}) {where}"
+            out.print(Text(visible(also), style="dim"))
         out.print()
 
 
@@ -165,7 +169,7 @@ def answer(a: Answer, *, streamed: bool = False, roots: Sequence[Path] = ()) -> 
     sources, or for an abstention the closest passages, one per line with paths relative to the
     indexed folder. ``streamed``: the words are already on screen (LLM tokens)."""
     if a.notice:
-        err.print(Text(a.notice, style="yellow"))
+        err.print(Text(visible(a.notice), style="yellow"))
     if a.window is not None:
         err.print(window_line(a.window))
     parts = answer_parts(a, roots)
@@ -174,17 +178,17 @@ def answer(a: Answer, *, streamed: bool = False, roots: Sequence[Path] = ()) -> 
     elif out.is_terminal:
         from rich.markdown import Markdown
 
-        out.print(Markdown(hard_breaks(parts.body)))
+        out.print(Markdown(visible(hard_breaks(parts.body))))
     else:
-        out.print(Text(to_plain(parts.body)))
+        out.print(Text(visible(to_plain(parts.body))))
     if parts.lines:
         out.print()
         out.print(Text(parts.heading, style="bold"))
         for line in parts.lines:
-            out.print(Text(line))
+            out.print(Text(visible(line)))
     for s in a.sentences:
         if s.supported is False:
-            err.print(Text(f"unsupported: {s.text} ({s.note})", style="red"))
+            err.print(Text(visible(f"unsupported: {s.text} ({s.note})"), style="red"))
 
 
 class TokenStream:
@@ -213,14 +217,15 @@ class TokenStream:
                 return
             token, self._held = self._held, ""
         self.shown += token
-        sys.stdout.write(token)
+        sys.stdout.write(visible(token))
         sys.stdout.flush()
 
 
 def eval_table(result: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{result.get('name', 'eval')}: {result.get('queries')} queries")
+    title = f"{result.get('name', 'eval')}: {result.get('queries')} queries"
+    table = Table(title=Text(visible(title)))
     metrics = [
         m
         for m in ("ndcg@10", "recall@10", "recall@100", "mrr@10", "answer@5")
@@ -230,5 +235,5 @@ def eval_table(result: dict[str, Any]) -> None:
     for m in metrics:
         table.add_column(m, justify="right")
     for mode, row in result["modes"].items():
-        table.add_row(mode, *(f"{row[m]:.3f}" if m in row else "" for m in metrics))
+        table.add_row(visible(mode), *(f"{row[m]:.3f}" if m in row else "" for m in metrics))
     out.print(table)

@@ -19,6 +19,7 @@ from typing import Any
 
 from askarchive.errors import BadInput, StoreCorrupt
 from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage, Turn
+from askarchive.safe import visible
 from askarchive.text import one_line
 
 SCHEMA_VERSION = 1
@@ -276,7 +277,8 @@ class SessionStore:
         out_dir.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", session.title.lower()).strip("-")[:48] or "session"
         path = out_dir / f"askarchive-{session.id}-{slug}.md"
-        path.write_text(self.export_markdown(session_id), encoding="utf-8")
+        # A file people ``cat``: control characters from articles are written out visibly.
+        path.write_text(visible(self.export_markdown(session_id)), encoding="utf-8")
         return path
 
 

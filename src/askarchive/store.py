@@ -12,6 +12,11 @@ the database's uuid and current generation; otherwise it is rebuilt from the vec
 So after a crash at any point, readers see the last committed generation and a FAISS index that
 matches it, never a mix. ``--rebuild`` builds a whole new database beside the live one and
 switches ``CURRENT`` to it in one atomic rename; readers that still hold the old one keep it.
+
+``CURRENT`` may only name a ``store-*.sqlite`` file inside the folder. Opening without ``create``
+is read-only and creates or changes no file (see ``_connect_readonly``). A store that cannot be
+read raises ``StoreCorrupt`` naming ``--rebuild``; the rebuild then moves the damaged files into a
+``damaged-<time>`` folder (``move_aside``) instead of deleting them.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
+import stat
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +44,9 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 POINTER = "CURRENT"
+DAMAGED_PREFIX = "damaged-"
+_DB_NAME = re.compile(r"store-[0-9A-Za-z_-]{1,64}\.sqlite")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,6 +80,93 @@ def _connect(path: Path) -> sqlite3.Connection:
     return con
 
 
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, bool]:
+    """A connection that cannot write and creates no file; also says if it is ``immutable``.
+
+    While a writer works (or after a crash) the ``-wal`` and ``-shm`` files exist, and a plain
+    read-only connection shares them and sees each commit (SQLite updates its read marks in
+    ``-shm``). A cleanly closed database has neither file, and SQLite would create both to read
+    it in WAL mode; it is opened ``immutable`` instead, which reads the file as it is.
+    ``Store.stale`` tells when a writer has touched the database since.
+    """
+    wal = path.with_name(path.name + "-wal")
+    shm = path.with_name(path.name + "-shm")
+    wal_size = _size(wal)
+    immutable = wal_size is None or (wal_size == 0 and not shm.exists())
+    uri = path.absolute().as_uri() + ("?mode=ro&immutable=1" if immutable else "?mode=ro")
+    con = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
+    try:
+        con.execute("PRAGMA query_only=ON")
+    except BaseException:
+        con.close()
+        raise
+    return con, immutable
+
+
+def _damaged(root: Path, reason: str) -> StoreCorrupt:
+    return StoreCorrupt(
+        f"the index at {root} is damaged: {reason}; "
+        f"rebuild it with `askarchive index PATH --rebuild --index {root}`",
+        reason=reason,
+    )
+
+
+def _check_database_file(root: Path, db: Path) -> None:
+    """Refuse a file that cannot be a whole SQLite database, before SQLite opens (or fills) it."""
+    try:
+        st = db.stat()
+        with open(db, "rb") as fh:
+            head = fh.read(100)
+    except OSError as exc:
+        raise _damaged(root, f"its database {db.name} cannot be read ({exc.strerror})") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise _damaged(root, f"its database {db.name} is not a file")
+    if st.st_size == 0:
+        raise _damaged(root, f"its database {db.name} is empty")
+    page = int.from_bytes(head[16:18], "big") if len(head) == 100 else 0
+    page = 65536 if page == 1 else page
+    if not head.startswith(_SQLITE_MAGIC) or page < 512 or page & (page - 1):
+        raise _damaged(root, f"its database {db.name} is not a SQLite database")
+    pages = int.from_bytes(head[28:32], "big")
+    header_count_valid = head[24:28] == head[92:96]
+    wal = _size(db.with_name(db.name + "-wal"))
+    if st.st_size % page or (
+        header_count_valid and not wal and st.st_size < pages * page
+    ):  # with a -wal, newer pages may live there: SQLite itself checks
+        raise _damaged(root, f"its database {db.name} is truncated")
+
+
+def lock_folder(root: Path) -> int:
+    """Take the one-writer lock of ``root``; return the descriptor (closing it releases it)."""
+    import fcntl
+
+    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreBusy(
+            f"another `askarchive index` is writing to {root}; "
+            "wait for it to finish, then run the command again"
+        ) from None
+    return fd
+
+
 def _row_to_article(row: sqlite3.Row | tuple[Any, ...]) -> Article:
     aid, path, source_id, title, body, date, date_source, url, metadata = row[:9]
     return Article(
@@ -96,6 +193,9 @@ class Store(FaissMirror):
         self._table: ChunkTable | None = None
         self._next_chunk: int | None = None
         self._lock_fd: int | None = None
+        self._faiss_bad: set[Path] = set()
+        self._immutable = False
+        self._opened_as: tuple[int, int, int] | None = None
         self.db_path: Path = root
 
     @property
@@ -112,57 +212,167 @@ class Store(FaissMirror):
 
     def remove_stale_files(self) -> None:
         """Delete databases and FAISS files that ``CURRENT`` does not name (hold the lock)."""
-        live = (self.root / POINTER).read_text(encoding="utf-8").strip()
-        keep = live.removeprefix("store-").removesuffix(".sqlite")
+        live = self.live_database(self.root)
+        if live is None:
+            return
+        keep = live.stem.removeprefix("store-")
         for path in self.root.glob("store-*"):
             if keep not in path.name:
                 path.unlink(missing_ok=True)
 
+    @staticmethod
+    def move_aside(root: Path, keep: Path) -> Path:
+        """Move the files of a damaged store into a new ``damaged-<time>`` folder of ``root``.
+
+        Every ``store-*`` file except those of the database ``keep`` goes, with a copy of
+        ``CURRENT`` (which ``publish`` then replaces). Nothing is deleted; a file ``CURRENT``
+        names outside the folder is never touched. Hold the lock.
+        """
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        dest = root / f"{DAMAGED_PREFIX}{stamp}"
+        n = 1
+        while True:
+            try:
+                dest.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                dest = root / f"{DAMAGED_PREFIX}{stamp}-{n}"
+        pointer = root / POINTER
+        if pointer.is_file() and not pointer.is_symlink():
+            (dest / POINTER).write_bytes(pointer.read_bytes())
+        elif pointer.exists() or pointer.is_symlink():
+            os.rename(pointer, dest / POINTER)  # a folder or link: publish could not replace it
+        keep_id = keep.stem.removeprefix("store-")
+        for path in sorted(root.glob("store-*")):
+            if keep_id not in path.name:
+                os.rename(path, dest / path.name)
+        return dest
+
     # -- opening --------------------------------------------------------------------------
     @classmethod
     def open(cls, root: Path, *, create: bool) -> Store | None:
-        """Open the live database of ``root``; with ``create``, start an empty one if none."""
-        pointer = root / POINTER
-        if pointer.exists():
-            db = root / pointer.read_text(encoding="utf-8").strip()
-            if not db.exists():
-                raise StoreCorrupt(
-                    f"the index at {root} names a missing database {db.name}; "
-                    f"rebuild it with `askarchive index PATH --rebuild --index {root}`"
-                )
-        elif create:
-            try:
-                root.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreCorrupt(
-                    f"cannot create the index folder {root} ({exc.strerror}); "
-                    "choose another folder with --index"
-                ) from exc
-            db = cls.new_database_path(root)
-        else:
+        """Open the live database of ``root``.
+
+        Without ``create`` the database is opened read-only and no file is created or changed;
+        None if there is no index. With ``create``, it is opened for writing, and an empty one
+        is started if there is none. A damaged store raises ``StoreCorrupt`` naming --rebuild.
+        """
+        db = cls.live_database(root)
+        if db is not None:
+            return cls.open_file(root, db, readonly=not create)
+        if not create:
             return None
-        store = cls.open_file(root, db)
-        if not pointer.exists():
-            store.publish()
+        cls.make_folder(root)
+        store = cls.open_file(root, cls.new_database_path(root))
+        store.publish()
         return store
+
+    @staticmethod
+    def make_folder(root: Path) -> None:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreCorrupt(
+                f"cannot create the index folder {root} ({exc.strerror}); "
+                "choose another folder with --index"
+            ) from exc
+
+    @staticmethod
+    def live_database(root: Path) -> Path | None:
+        """The database ``CURRENT`` names, checked to be a store file inside ``root``.
+
+        None when there is no ``CURRENT``; ``StoreCorrupt`` when it names no such file.
+        """
+        pointer = root / POINTER
+        try:
+            raw = pointer.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # no index here (or a file where the folder should be)
+        except OSError as exc:
+            raise _damaged(root, f"its {POINTER} file cannot be read ({exc.strerror})") from exc
+        try:
+            name = raw.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise _damaged(root, f"its {POINTER} file holds no database name") from None
+        if not name:
+            raise _damaged(root, f"its {POINTER} file is empty")
+        if not _DB_NAME.fullmatch(name):
+            raise _damaged(
+                root, f"its {POINTER} file names {name[:80]!r}, not a database in the index folder"
+            )
+        db = root / name
+        if not db.exists():
+            raise _damaged(root, f"its {POINTER} file names a missing database {name}")
+        if db.resolve().parent != root.resolve():
+            raise _damaged(root, f"its database {name} links to a file outside the index folder")
+        return db
+
+    @classmethod
+    def damage(cls, root: Path) -> str | None:
+        """Why the live store of ``root`` cannot be read; None if it reads or there is none.
+
+        Reads every page (SQLite's quick_check), so it is meant for ``--rebuild``, not opening.
+        """
+        try:
+            store = cls.open(root, create=False)
+        except StoreCorrupt as exc:
+            return exc.reason or str(exc)
+        if store is None:
+            return None
+        try:
+            verdict = str(store.con.execute("PRAGMA quick_check(1)").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            verdict = str(exc)
+        finally:
+            store.close()
+        if verdict == "ok":
+            return None
+        verdict = " ".join(verdict.split())[:120]
+        return f"its database {store.db_path.name} fails SQLite's check ({verdict})"
+
+    @classmethod
+    def placeholder(cls, root: Path) -> Store:
+        """An empty store in memory, standing in for a damaged one until a rebuild replaces it."""
+        con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        con.executescript(_SCHEMA)
+        store = cls(root, con)
+        store.db_path = root / "store-damaged.sqlite"  # never opened: names nothing on disk
+        return store
+
+    def stale(self) -> bool:
+        """True when this read-only view may no longer match its file: it was opened
+        ``immutable`` and a writer has since opened (or changed) the database."""
+        if not self._immutable:
+            return False
+        wal = self.db_path.with_name(self.db_path.name + "-wal")
+        return wal.exists() or _stat_key(self.db_path) != self._opened_as
 
     @staticmethod
     def new_database_path(root: Path) -> Path:
         return root / f"store-{uuid.uuid4().hex}.sqlite"
 
     @classmethod
-    def open_file(cls, root: Path, db: Path) -> Store:
+    def open_file(cls, root: Path, db: Path, *, readonly: bool = False) -> Store:
+        """Open ``db`` (read-only: never created or changed; else created if missing)."""
+        if readonly or db.exists():
+            _check_database_file(root, db)
+        con: sqlite3.Connection | None = None
         try:
-            con = _connect(db)
-            con.executescript(_SCHEMA)
+            opened_as = _stat_key(db)
+            if readonly:
+                con, immutable = _connect_readonly(db)
+            else:
+                con, immutable = _connect(db), False
+                con.executescript(_SCHEMA)
             store = cls(root, con)
             store.db_path = db
+            store._immutable, store._opened_as = immutable, opened_as
             store.manifest()  # touches the schema: fails fast on a file that is not ours
         except sqlite3.DatabaseError as exc:
-            raise StoreCorrupt(
-                f"the index at {root} cannot be read ({exc}); "
-                f"rebuild it with `askarchive index PATH --rebuild --index {root}`"
-            ) from exc
+            if con is not None:
+                con.close()
+            raise _damaged(root, f"its database {db.name} cannot be read ({exc})") from exc
         return store
 
     def close(self) -> None:
@@ -228,18 +438,7 @@ class Store(FaissMirror):
 
     # -- locking --------------------------------------------------------------------------
     def lock(self) -> None:
-        import fcntl
-
-        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StoreBusy(
-                f"another `askarchive index` is writing to {self.root}; "
-                "wait for it to finish, then run the command again"
-            ) from None
-        self._lock_fd = fd
+        self._lock_fd = lock_folder(self.root)
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
@@ -406,3 +605,57 @@ class Store(FaissMirror):
             for cid, blob in self.con.execute(sql, part):
                 out[cid] = np.frombuffer(blob, dtype=np.float32, count=dim)
         return out
+
+    # -- file reports (indexer.py) ----------------------------------------------------------
+    # What was skipped in (or warned about) each file the last time it was read, keyed by the
+    # same size and mtime as its `files` row and written in the same transaction, so a run that
+    # does not re-read an unchanged file can still list what is missing from it. The table is
+    # made on first write, so read-only opens of older databases never need it.
+    def _has_file_reports(self) -> bool:
+        row = self.con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='file_reports'"
+        ).fetchone()
+        return row is not None
+
+    def file_reports(
+        self,
+    ) -> dict[str, tuple[int, int, list[tuple[str, str]], list[tuple[str, str]]]]:
+        """path -> (size, mtime_ns, skipped, warnings); each entry is (path, reason)."""
+        if not self._has_file_reports():
+            return {}
+        rows = self.con.execute("SELECT path, size, mtime_ns, skipped, warnings FROM file_reports")
+        return {
+            p: (s, m, [tuple(x) for x in json.loads(sk)], [tuple(x) for x in json.loads(wa)])
+            for p, s, m, sk, wa in rows
+        }
+
+    def set_file_report(
+        self,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        skipped: Sequence[tuple[str, str]],
+        warnings: Sequence[tuple[str, str]],
+    ) -> None:
+        """Call inside a write transaction, with ``set_file`` for the same path."""
+        if not skipped and not warnings:
+            self.forget_file_report(path)
+            return
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS file_reports (path TEXT PRIMARY KEY, size INTEGER NOT "
+            "NULL, mtime_ns INTEGER NOT NULL, skipped TEXT NOT NULL, warnings TEXT NOT NULL)"
+        )
+        self.con.execute(
+            "INSERT OR REPLACE INTO file_reports VALUES (?, ?, ?, ?, ?)",
+            (
+                path,
+                size,
+                mtime_ns,
+                json.dumps([list(x) for x in skipped], ensure_ascii=False),
+                json.dumps([list(x) for x in warnings], ensure_ascii=False),
+            ),
+        )
+
+    def forget_file_report(self, path: str) -> None:
+        if self._has_file_reports():
+            self.con.execute("DELETE FROM file_reports WHERE path=?", (path,))

@@ -5,8 +5,10 @@ Reading never raises for bad content: callers get a reason string they can show 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +60,28 @@ def roots(paths: Sequence[str | Path]) -> list[Path]:
     return [_resolve_existing(raw) for raw in paths]
 
 
-def _walk(folder: Path, skipped: list[Skipped], visited: set[Path]) -> Iterable[Path]:
+def _link_problem(entry: os.DirEntry[str], err: OSError) -> str:
+    """Why a symlink that cannot be followed is skipped."""
+    try:
+        target = os.readlink(entry.path)
+    except OSError:
+        target = "?"
+    if err.errno == errno.ELOOP:
+        return f"symlink loop: {target} leads back to itself"
+    if err.errno in (errno.ENOENT, errno.ENOTDIR):
+        return f"dangling symlink: its target {target} does not exist"
+    return cannot_read(err)
+
+
+def _walk(
+    folder: Path, skipped: list[Skipped], visited: set[Path], above: tuple[Path, ...] = ()
+) -> Iterable[Path]:
+    """Files under ``folder``; ``above`` holds the real paths of the folders being walked."""
     real = folder.resolve()
-    if real in visited:  # a symlink loop, or a folder reached twice
+    if real in visited:  # a folder reached twice through a symlink: its files are listed once
         return
     visited.add(real)
+    above = (*above, real)
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -72,14 +91,30 @@ def _walk(folder: Path, skipped: list[Skipped], visited: set[Path]) -> Iterable[
     for entry in entries:
         if entry.name.startswith("."):
             continue
+        link = entry.is_symlink()
         try:
-            is_dir, is_file = entry.is_dir(), entry.is_file()
-        except OSError:
+            if link:  # follow it: a link that leads nowhere is named, never dropped silently
+                mode = os.stat(entry.path).st_mode
+                is_dir, is_file = stat.S_ISDIR(mode), stat.S_ISREG(mode)
+            else:  # the type scandir already read: no extra system call per file
+                is_dir = entry.is_dir(follow_symlinks=False)
+                is_file = entry.is_file(follow_symlinks=False)
+        except OSError as err:
+            reason = _link_problem(entry, err) if link else cannot_read(err)
+            skipped.append(Skipped(entry.path, reason))
             continue
         if is_dir:
-            yield from _walk(Path(entry.path), skipped, visited)
-        # Regular files only: opening a FIFO would block, a broken link has nothing to read.
-        elif is_file and entry.name.split(".", 1)[0].lower() not in _FOLDER_DOC_STEMS:
+            target = Path(entry.path).resolve()
+            if link and target in above:
+                skipped.append(
+                    Skipped(entry.path, f"symlink loop: points back to the folder {target}")
+                )
+                continue
+            yield from _walk(Path(entry.path), skipped, visited, above)
+        elif not is_file:
+            # Opening a FIFO would block; a device or socket holds no article.
+            skipped.append(Skipped(entry.path, "not a regular file (a FIFO, socket or device)"))
+        elif entry.name.split(".", 1)[0].lower() not in _FOLDER_DOC_STEMS:
             yield Path(entry.path)
 
 
@@ -87,7 +122,8 @@ def discover(paths: Sequence[str | Path]) -> tuple[list[Path], list[Skipped]]:
     """Supported files under ``paths`` (absolute, resolved, in sorted walk order, no repeats).
 
     Folders are walked recursively; hidden files and folders and folder READMEs/licences are
-    ignored. A file named explicitly is always considered. Unsupported files become ``Skipped``.
+    ignored. A file named explicitly is always considered. Unsupported files, symlink loops,
+    dangling symlinks and special files (FIFOs, sockets, devices) become ``Skipped``.
     """
     files: list[Path] = []
     skipped: list[Skipped] = []

@@ -10,6 +10,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from askarchive.errors import AskArchiveError
+from askarchive.safe import visible
 from askarchive.sessions import SessionStore
 from askarchive.tui.backend import ChatBackend
 from askarchive.tui.commands import ChatCommands
@@ -50,7 +51,8 @@ class AskArchiveApp(App[None]):
 
     def on_mount(self) -> None:
         if self._startup_error:
-            self.notify(self._startup_error, severity="warning", markup=False, timeout=20)
+            message = visible(self._startup_error)
+            self.notify(message, severity="warning", markup=False, timeout=20)
 
     def on_unmount(self) -> None:
         if self.sessions is not None:

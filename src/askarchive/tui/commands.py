@@ -14,6 +14,8 @@ from typing import Any
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
+from askarchive.safe import visible
+
 _FILTER = re.compile(r"\s*(since|until|source)\s*[:=]?\s+(\S.*?)\s*$", re.IGNORECASE)
 
 
@@ -55,7 +57,7 @@ class ChatCommands(Provider):
         m = _FILTER.match(query)
         if m and isinstance(self.screen, ChatScreen):
             field, value = m.group(1).lower(), m.group(2)
-            label = f"Filter {field}: {value}"
+            label = visible(f"Filter {field}: {value}")
             yield Hit(
                 1.0,
                 Content(label),

@@ -17,6 +17,7 @@ from textual.widgets import ProgressBar
 
 from askarchive.errors import AskArchiveError
 from askarchive.models import IndexReport
+from askarchive.safe import visible
 from askarchive.tui.backend import Filters
 from askarchive.tui.screens.prompt import PromptScreen
 from askarchive.tui.widgets.filters import FilterBar
@@ -57,8 +58,9 @@ class ChatScreenBase(Screen[None]):
     def say(
         self, message: str, severity: str = "information", timeout: float | None = None
     ) -> None:
-        # markup=False: messages quote paths, titles and errors, which may contain brackets.
-        self.notify(message, severity=severity, timeout=timeout, markup=False)  # type: ignore[arg-type]
+        # markup=False: messages quote paths, titles and errors, which may contain brackets;
+        # visible: and control characters.
+        self.notify(visible(message), severity=severity, timeout=timeout, markup=False)  # type: ignore[arg-type]
 
     def _ui(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run ``fn`` on the UI thread from a worker; a closing app is not an error."""

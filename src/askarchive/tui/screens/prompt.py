@@ -9,6 +9,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from askarchive.safe import visible
+
 
 class PromptScreen(ModalScreen[str | None]):
     """Dismisses with the text typed (Enter) or None (Esc)."""
@@ -17,8 +19,8 @@ class PromptScreen(ModalScreen[str | None]):
 
     def __init__(self, title: str, value: str = "", placeholder: str = "") -> None:
         super().__init__(classes="prompt")
-        self.title_text = title
-        self.value = value
+        self.title_text = visible(title)
+        self.value = visible(value)  # a session title: shown, never sent to the terminal
         self.placeholder = placeholder
 
     def compose(self) -> ComposeResult:

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from askarchive.models import Article
+from askarchive.safe import visible
 from askarchive.tui.widgets.sources import app_roots, display_path
 
 CITED_STYLE = "bold black on yellow"
@@ -30,21 +31,26 @@ class Paragraph(Static):
 def paragraphs(body: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, Text, bool]]:
     """Split ``body`` into paragraphs with the parts inside ``spans`` styled as cited.
 
-    Works on offsets so a span that crosses a paragraph break highlights both halves.
+    Works on offsets so a span that crosses a paragraph break highlights both halves. Each piece
+    passes through ``visible`` after it is cut at the offsets, so a control character is shown
+    (``\\x1b``) and the highlight still covers exactly the cited words.
     """
     out = []
     for m in _PARAGRAPH.finditer(body):
         start, end = m.span()
         if not m.group().strip():
             continue
-        text = Text(m.group())
-        cited = False
-        for lo, hi in spans:
-            a, b = max(lo, start), min(hi, end)
+        marks = sorted((max(lo, start), min(hi, end)) for lo, hi in spans)
+        marks = [(a - start, b - start) for a, b in marks if a < b]
+        line, text, at = m.group(), Text(), 0
+        for a, b in marks:
+            a = max(a, at)
             if a < b:
-                text.stylize(CITED_STYLE, a - start, b - start)
-                cited = True
-        out.append((start, text, cited))
+                text.append(visible(line[at:a]))
+                text.append(visible(line[a:b]), CITED_STYLE)
+                at = b
+        text.append(visible(line[at:]))
+        out.append((start, text, bool(marks)))
     return out
 
 
@@ -67,11 +73,12 @@ class ReaderScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         a = self.article
         label = f"[{self.number}] " if self.number is not None else ""
-        yield Static(Text(label + (a.title or "(untitled)"), style="bold"), id="reader-title")
+        title = visible(label + (a.title or "(untitled)"))
+        yield Static(Text(title, style="bold"), id="reader-title")
         when = a.date.isoformat() if a.date else "undated"
         where = display_path(a.path, app_roots(self))
         meta = f"{when} · {where}" + (f" · {a.url}" if a.url else "")
-        yield Static(Text(meta, style="dim"), id="reader-meta")
+        yield Static(Text(visible(meta), style="dim"), id="reader-meta")
         with VerticalScroll(id="reader-body"):
             for start, text, cited in paragraphs(a.body, self.spans):
                 yield Paragraph(text, start, cited)

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, ListItem, ListView, Static
 
 from askarchive.errors import AskArchiveError
+from askarchive.safe import visible
 from askarchive.sessions import Session, SessionStore
 from askarchive.tui.screens.prompt import PromptScreen
 
@@ -27,7 +28,7 @@ class SessionChoice:
 def session_text(s: Session, current: bool) -> Text:
     text = Text()
     text.append("● " if current else "  ", style="bold")
-    text.append(s.title, style="bold")
+    text.append(visible(s.title), style="bold")
     plural = "" if s.turns == 1 else "s"
     text.append(
         f"\n  {s.turns} question{plural} · last active {s.updated[:16].replace('T', ' ')}",
@@ -70,7 +71,7 @@ class SessionsScreen(Screen[SessionChoice]):
         try:
             sessions = self.store.list()
         except AskArchiveError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+            self.notify(visible(str(exc)), severity="error", markup=False)
             sessions = []
         lv = self.query_one("#session-list", ListView)
         await lv.clear()
@@ -111,7 +112,7 @@ class SessionsScreen(Screen[SessionChoice]):
             try:
                 self.store.rename(s.id, title)
             except AskArchiveError as exc:
-                self.notify(str(exc), severity="error", markup=False)
+                self.notify(visible(str(exc)), severity="error", markup=False)
             await self.reload(select=s.id)
 
         self.app.push_screen(PromptScreen("Rename conversation", s.title), done)
@@ -123,7 +124,7 @@ class SessionsScreen(Screen[SessionChoice]):
         try:
             self.store.delete(s.id)
         except AskArchiveError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+            self.notify(visible(str(exc)), severity="error", markup=False)
         else:
-            self.notify(f"deleted “{s.title}”", markup=False)
+            self.notify(visible(f"deleted “{s.title}”"), markup=False)
         await self.reload()

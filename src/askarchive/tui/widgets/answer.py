@@ -15,6 +15,7 @@ from textual.widgets._markdown import MarkdownStream
 
 from askarchive.markdown import answer_parts, is_finished_answer
 from askarchive.models import Answer
+from askarchive.safe import visible
 from askarchive.sessions import answer_markdown, escape_markdown
 from askarchive.tui.widgets.sources import app_roots
 
@@ -29,11 +30,11 @@ def escape_fragment(text: str) -> str:
 def describe_search(answer: Answer) -> Text:
     """'searched: <query> · dates: <window, where from, hint or filter>' as plain text."""
     text = Text("searched: ", style="dim")
-    text.append(answer.query_used or "—", style="italic")
+    text.append(visible(answer.query_used or "—"), style="italic")
     w = answer.window
     if w is not None:
         text.append(" · dates: ", style="dim")
-        text.append(w.explain())
+        text.append(visible(w.explain()))
     return text
 
 
@@ -67,7 +68,8 @@ class TurnView(Vertical, can_focus=True):
         self._stream: MarkdownStream | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text.assemble(("› ", "bold"), (self.question, "bold")), classes="question")
+        question = visible(self.question)
+        yield Static(Text.assemble(("› ", "bold"), (question, "bold")), classes="question")
         yield Static(Text("searching…", style="dim"), classes="meta")
         yield Markdown(classes="body", open_links=False)
         yield Static("", classes="notice")
@@ -82,7 +84,7 @@ class TurnView(Vertical, can_focus=True):
 
     def _notice(self, text: str, kind: str) -> None:
         notice = self.query_one(".notice", Static)
-        notice.update(Text(text))
+        notice.update(Text(visible(text)))
         notice.set_classes(f"notice -{kind}" if text else "notice")
 
     async def append_token(self, token: str) -> None:
@@ -91,7 +93,7 @@ class TurnView(Vertical, can_focus=True):
             return  # a whole extractive answer: ``finish`` shows it, rendered
         if self._stream is None:
             self._stream = Markdown.get_stream(self.body)
-        await self._stream.write(escape_fragment(token))
+        await self._stream.write(visible(escape_fragment(token)))
 
     async def _end_stream(self) -> None:
         if self._stream is not None:
@@ -107,9 +109,9 @@ class TurnView(Vertical, can_focus=True):
         self.state = "done"
         self.query_one(".meta", Static).update(describe_search(answer))
         if answer.abstained:
-            self.body.update(abstention_markdown(answer, app_roots(self)))
+            self.body.update(visible(abstention_markdown(answer, app_roots(self))))
         else:
-            self.body.update(answer_markdown(answer))
+            self.body.update(visible(answer_markdown(answer)))
         self.set_class(answer.abstained, "-abstained")
         self._notice(answer.notice or "", "info")
 

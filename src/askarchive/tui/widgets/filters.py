@@ -9,6 +9,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from askarchive.safe import visible
 from askarchive.tui.backend import Filters
 
 
@@ -32,9 +33,9 @@ class FilterBar(Horizontal):
         yield Input(placeholder="source: part of path", id="filter-source", compact=True)
 
     def load(self, filters: Filters) -> None:
-        self.query_one("#filter-since", Input).value = filters.since or ""
-        self.query_one("#filter-until", Input).value = filters.until or ""
-        self.query_one("#filter-source", Input).value = filters.source or ""
+        self.query_one("#filter-since", Input).value = visible(filters.since or "")
+        self.query_one("#filter-until", Input).value = visible(filters.until or "")
+        self.query_one("#filter-source", Input).value = visible(filters.source or "")
 
     def current(self) -> Filters:
         return Filters.of(

@@ -17,6 +17,7 @@ from textual.widgets import ListItem, ListView, Static
 
 from askarchive.markdown import root_relative
 from askarchive.models import Answer, Citation
+from askarchive.safe import visible
 from askarchive.sessions import cited_sentences
 
 SNIPPET_CHARS = 220
@@ -78,10 +79,10 @@ def source_text(src: Source, roots: Sequence[Path] = ()) -> Text:
     when = src.citation.date.isoformat() if src.citation.date else "undated"
     text = Text(no_wrap=False)
     text.append(label, style="bold")
-    text.append(src.citation.title or "(untitled)", style="bold")
-    text.append(f"\n{when} · {display_path(src.citation.path, roots)}", style="dim")
+    text.append(visible(src.citation.title or "(untitled)"), style="bold")
+    text.append(visible(f"\n{when} · {display_path(src.citation.path, roots)}"), style="dim")
     if src.snippet:
-        text.append("\n" + _shorten(src.snippet), style="italic")
+        text.append("\n" + visible(_shorten(src.snippet)), style="italic")
     return text
 
 

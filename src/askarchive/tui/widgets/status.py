@@ -5,9 +5,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from askarchive.safe import visible
+
 
 class StatusLine(Static):
-    """Shows a few named fields; every value is plain text (never parsed as markup)."""
+    """Shows a few named fields; every value is plain text (never parsed as markup), its control
+    characters shown (``safe.visible``): values quote session titles, paths and filters."""
 
     FIELDS = ("model", "activity", "filters", "session")
 
@@ -36,5 +39,5 @@ class StatusLine(Static):
                 continue
             if text:
                 text.append(" │ ", style="dim")
-            text.append(value, style="bold" if key == "activity" else "")
+            text.append(visible(value), style="bold" if key == "activity" else "")
         return text
