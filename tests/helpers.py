@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -87,3 +88,18 @@ class SlowHashEmbedder(HashEmbedder):
     def encode(self, texts, batch_size: int = 32) -> np.ndarray:  # type: ignore[no-untyped-def]
         time.sleep(self.delay)
         return super().encode(texts, batch_size)
+
+
+def drain_pty(master: int) -> bytes:
+    """Everything a child wrote to the terminal whose master side is ``master``, then close it."""
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return b"".join(chunks)

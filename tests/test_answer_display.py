@@ -34,6 +34,7 @@ from askarchive.markdown import (
 )
 from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage
 from askarchive.store import Store
+from tests.helpers import drain_pty
 from tests.llm_server import FakeLLM
 
 DIM = 64
@@ -102,20 +103,11 @@ def run_tty(corpus: Path, *args: str) -> tuple[str, str]:
         cwd=corpus,
     )
     os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
+    out = drain_pty(master)
     assert proc.stderr is not None
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0, err
-    screen = ANSI.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
+    screen = ANSI.sub("", out.decode()).replace("\r\n", "\n")
     return screen, err
 
 

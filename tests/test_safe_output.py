@@ -33,6 +33,7 @@ from askarchive.tui.screens.reader import Paragraph, ReaderScreen
 from askarchive.tui.screens.sessions import SessionsScreen
 from askarchive.tui.widgets.answer import TurnView
 from askarchive.tui.widgets.sources import SourceItem, SourcesPanel
+from tests.helpers import drain_pty
 from tests.llm_server import FakeLLM
 from tests.test_answer_display import CLI, DIM, cli_env
 from tests.test_tui import backend_for, make_app, screen_text, settle
@@ -121,17 +122,7 @@ def run_cli(root: Path, tty: bool, *args: str, index: Path | None = None) -> tup
         argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=cli_env(root), cwd=root
     )
     os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    return b"".join(chunks).decode("utf-8"), child.wait(timeout=120)
+    return drain_pty(master).decode("utf-8"), child.wait(timeout=120)
 
 
 def assert_inert(output: str, tty: bool) -> str:
