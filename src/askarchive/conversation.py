@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from askarchive.answer import content_terms
 from askarchive.models import DateWindow, Turn
 from askarchive.querydates import _parse, tidy
-from askarchive.text import DEMONYM, STOPWORDS, word_set
+from askarchive.text import CALENDAR, DEMONYM, STOPWORDS, word_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +86,7 @@ _PARTICLES = word_set("al el bin ibn abu bou de da di del van von der le la of")
 _LEADING = STOPWORDS | word_set(
     """tell show list give explain describe summarize summarise according please"""
 )
-_CALENDAR = word_set("""
-    january february march april may june july august september october november december jan
-    feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday
-    sunday""")
+_CALENDAR = CALENDAR
 _TOKEN = re.compile(r"\d+(?:[,.]\d+)*|\w+(?:[-'’.]\w+)*")
 _CONNECTOR = re.compile(
     r"^\s*(?P<weak>(?:(?:and|but|or|so|also|then|ok|okay)\b[\s,]*)*)"

@@ -8,6 +8,8 @@ explicit since/until (or words that name publication, see ``querydates``) filter
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from askarchive.models import DateWindow
@@ -56,4 +58,4 @@ def widened(window: DateWindow, found: int) -> DateWindow:
     """``window`` turned from a filter into a hint, saying why: it matched too little."""
     what = "nothing" if found == 0 else f"only {found} passage{'s' * (found != 1)}"
     note = f"{what} published then, so all dates were searched, those nearest first"
-    return DateWindow(window.since, window.until, window.origin, window.phrase, "hint", note)
+    return replace(window, use="hint", note=note)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from askarchive.sentences import normalize_term
-from askarchive.text import STOPWORDS, word_set
+from askarchive.text import CALENDAR, STOPWORDS, word_set
 
 Kind = Literal["figure", "name", "date", "place", "reason"]
 # Characters of distance a one-word name span gives away to a longer one (see best_span).
@@ -117,10 +118,13 @@ _REASON = re.compile(
 _CLAUSE_END = re.compile(r"[,;:!?]|\.(?=\s|$)|\s(?:and|but|while|whereas)\s")
 _WORD = re.compile(r"\w+")
 # Words capitalised only because they open a sentence or are titles, not answers on their own.
-_NOT_NAMES = STOPWORDS | word_set(
-    """mr mrs ms dr minister president spokesman officials official sources the a he she it
-    they we reuters monday tuesday wednesday thursday friday saturday sunday january february
-    march april may june july august september october november december"""
+_NOT_NAMES = (
+    STOPWORDS
+    | CALENDAR
+    | word_set(
+        """mr mrs ms dr minister president spokesman officials official sources the a he she it
+    they we reuters"""
+    )
 )
 
 
@@ -150,11 +154,13 @@ def kind_of(question: str) -> Kind | None:
     return None
 
 
-def _asked(question: str) -> set[str]:
-    return {normalize_term(w) for w in _WORD.findall(question.lower())}
+@lru_cache(maxsize=32)
+def _asked(question: str) -> frozenset[str]:
+    # The same question is asked of every candidate sentence of one answer: computed once.
+    return frozenset(normalize_term(w) for w in _WORD.findall(question.lower()))
 
 
-def _new(text: str, asked: set[str]) -> bool:
+def _new(text: str, asked: frozenset[str]) -> bool:
     """The span says something the question did not: one of its content words is new."""
     words = [normalize_term(w) for w in _WORD.findall(text.lower())]
     return any(w not in asked and w not in STOPWORDS for w in words)
@@ -173,6 +179,7 @@ def _trim(sentence: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+@lru_cache(maxsize=32)
 def _purpose(question: str) -> re.Pattern[str] | None:
     """ "Why did X resign?" is answered by "resigned to donate ...": the verb, then "to"."""
     m = re.search(
@@ -192,7 +199,7 @@ def _purpose(question: str) -> re.Pattern[str] | None:
     return re.compile(rf"\b{stem}\w*\s+(?:\w+\s+)?(?:in\s+order\s+)?to\s+[a-z]+", _I)
 
 
-def _name_runs(sentence: str, asked: set[str]) -> list[tuple[int, int]]:
+def _name_runs(sentence: str, asked: frozenset[str]) -> list[tuple[int, int]]:
     out = []
     for m in _NAME.finditer(sentence):
         words = list(re.finditer(r"\S+", m.group(0)))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from askarchive.models import Passage
-from askarchive.text import DEMONYM, STOPWORDS, sentence_spans, word_set
+from askarchive.text import CALENDAR, DEMONYM, STOPWORDS, sentence_spans
 
 MIN_WORDS = 4
 MAX_SENTENCE_CHARS = 1000
@@ -81,10 +81,7 @@ def names(text: str) -> list[set[str]]:
 # Capitalised words that name a time, not a thing the passages must mention: the date in a
 # question is the retriever's business (datehint.py), and a report of March figures may never
 # say "March".
-_NOT_NAMES = STOPWORDS | word_set("""
-    january february march april may june july august september october november december
-    jan feb mar apr jun jul aug sep sept oct nov dec
-    monday tuesday wednesday thursday friday saturday sunday""")
+_NOT_NAMES = STOPWORDS | CALENDAR
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,12 @@ STOPWORDS = word_set("""
     things way ways like also""")
 
 
+# Month and weekday names, full and short: words that name a time, not a thing.
+CALENDAR = word_set("""
+    january february march april may june july august september october november december jan
+    feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday
+    sunday""")
+
 # A word naming a people or a nation's things ("Norwegian", "French", "Saudi", "American"): an
 # adjective, not a name a report must repeat or a pronoun can stand for.
 DEMONYM = re.compile(r"(?:ian|ean|ese|ish|ch|ican|rman|i)$", re.IGNORECASE)
