@@ -25,8 +25,8 @@ from pathlib import Path
 from benchcommon import BENCH_OUT, default_data, log, machine_line, percentile, require
 
 from askarchive import Archive
-from askarchive.answer import ABSTAIN_THRESHOLD, extractive_answer, support
-from askarchive.conversation import rewrite
+from askarchive.answer.extractive import ABSTAIN_THRESHOLD, extractive_answer, support
+from askarchive.answer.followup import rewrite
 from askarchive.evaluate import join_articles, load_beir, normalise
 
 

@@ -62,7 +62,7 @@ class Ticker:
 
 def throughput(args: argparse.Namespace) -> None:
     from askarchive.archive import Archive
-    from askarchive.chunking import chunk_article
+    from askarchive.index.chunking import chunk_article
     from askarchive.ingest import parse_file
 
     data = require(args.data, "Reuters-21578 articles.jsonl")
@@ -126,7 +126,7 @@ def _cli(store: Path, archive_dir: Path) -> tuple[float, dict[str, object], floa
     size, since the forked child counts the parent's pages until it execs.
     """
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "askarchive.cli", "index", str(archive_dir)]
+    cmd = [sys.executable, "-m", "askarchive.cli.main", "index", str(archive_dir)]
     cmd += ["--index", str(store), "--json"]
     gnu_time = shutil.which("time")
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:

@@ -31,7 +31,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     require(args.data, "a BEIR folder such as squad-dev")
 
-    from askarchive import evaluate, render
+    from askarchive import evaluate
+    from askarchive.cli import render
 
     print(machine_line())
     t = time.perf_counter()

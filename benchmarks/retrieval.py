@@ -36,9 +36,9 @@ TEMPLATES = (
 
 def replicate(source: Path, dest: Path, target: int, noise: float, seed: int) -> None:
     """Fill ``dest`` with copies of the articles of ``source`` until it holds ``target`` chunks."""
-    from askarchive.chunking import ChunkSettings
+    from askarchive.index.chunking import ChunkSettings
     from askarchive.models import Chunk
-    from askarchive.store import Store
+    from askarchive.store.sqlite import Store
 
     src = Store.open(source, create=False)
     if src is None:

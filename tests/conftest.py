@@ -25,6 +25,6 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no
 
 @pytest.fixture(scope="session")
 def real_embedder():  # type: ignore[no-untyped-def]
-    from askarchive.embedding import SentenceTransformerEmbedder
+    from askarchive.embed.embedding import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sys
 
-import askarchive.indexer as indexer
+import askarchive.index.indexer as indexer
 from askarchive import Archive
-from askarchive.cli import _Interrupts
+from askarchive.cli.main import _Interrupts
 from tests.helpers import SlowHashEmbedder
 
 # Small commits so a kill lands between several of them.

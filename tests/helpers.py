@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from askarchive.embedding import HashEmbedder
+from askarchive.embed.embedding import HashEmbedder
 
 TOPICS = [
     (

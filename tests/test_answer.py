@@ -9,15 +9,15 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from askarchive.answer import (
+from askarchive.answer.extractive import (
     ABSTAIN_THRESHOLD,
     content_terms,
     extractive_answer,
     support,
 )
-from askarchive.embedding import HashEmbedder
+from askarchive.answer.sentences import candidates, idf_weights
+from askarchive.embed.embedding import HashEmbedder
 from askarchive.models import Answer, Citation, DateWindow, Passage
-from askarchive.sentences import candidates, idf_weights
 from askarchive.text import one_line
 from askarchive.text import sentence_spans as split_sentences
 

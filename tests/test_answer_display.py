@@ -21,19 +21,19 @@ import pytest
 from rich.console import Console
 from rich.markdown import Markdown
 
-from askarchive import render
-from askarchive.answer import abstain, sources_block
-from askarchive.archive import Archive
-from askarchive.embedding import HashEmbedder
-from askarchive.markdown import (
+from askarchive.answer.extractive import abstain, sources_block
+from askarchive.answer.markdown import (
     NO_ANSWER,
     answer_parts,
     display_path,
     to_plain,
     window_words,
 )
+from askarchive.archive import Archive
+from askarchive.cli import render
+from askarchive.embed.embedding import HashEmbedder
 from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage
-from askarchive.store import Store
+from askarchive.store.sqlite import Store
 from tests.helpers import drain_pty
 from tests.llm_server import FakeLLM
 
@@ -60,9 +60,9 @@ OFF_TOPIC = "Who won the FIFA World Cup final?"
 CLI = f"""
 import sys
 import askarchive.archive as a
-from askarchive.embedding import HashEmbedder
+from askarchive.embed.embedding import HashEmbedder
 a.SentenceTransformerEmbedder = lambda model=None, **kw: HashEmbedder(dim={DIM})
-from askarchive.cli import main
+from askarchive.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")

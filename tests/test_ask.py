@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from askarchive import Archive
-from askarchive import llm as llm_mod
-from askarchive.embedding import HashEmbedder
-from askarchive.llm import LLMConfig
+from askarchive.answer.llm import answer as llm_mod
+from askarchive.answer.llm.answer import LLMConfig
+from askarchive.embed.embedding import HashEmbedder
 from tests.llm_server import FakeLLM
 
 ROWS = [

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from askarchive.chunking import ChunkSettings, chunk_article, embedding_text, sentence_spans
-from askarchive.embedding import HashEmbedder
+from askarchive.embed.embedding import HashEmbedder
+from askarchive.index.chunking import ChunkSettings, chunk_article, embedding_text, sentence_spans
 from askarchive.models import Article
 
 WORDS = [

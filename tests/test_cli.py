@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from askarchive import Archive
-from askarchive.embedding import HashEmbedder
+from askarchive.embed.embedding import HashEmbedder
 from tests.helpers import make_archive
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "askarchive.cli", *args],
+        [sys.executable, "-m", "askarchive.cli.main", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -103,7 +103,7 @@ def test_env_var_selects_the_index(tmp_path: Path) -> None:
         archive.index([tmp_path / "arch"])
     # stats reads the manifest only: the hash model name is reported, not checked against it
     proc = subprocess.run(
-        [sys.executable, "-m", "askarchive.cli", "stats", "--json"],
+        [sys.executable, "-m", "askarchive.cli.main", "stats", "--json"],
         capture_output=True,
         text=True,
         env={**__import__("os").environ, "ASKARCHIVE_INDEX": str(tmp_path / "idx")},

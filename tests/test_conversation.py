@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from askarchive.conversation import Rewrite, entities, rewrite
+from askarchive.answer.followup import Rewrite, entities, rewrite
 from askarchive.models import DateWindow, Turn
 
 

@@ -22,18 +22,18 @@ import faiss
 import pytest
 
 from askarchive import Archive
-from askarchive.embedding import HashEmbedder
+from askarchive.embed.embedding import HashEmbedder
 from askarchive.errors import StoreCorrupt
-from askarchive.store import POINTER, Store
+from askarchive.store.sqlite import POINTER, Store
 from tests.helpers import make_archive, write_article
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = """
 import sys
 import askarchive.archive as a
-from askarchive.embedding import HashEmbedder
+from askarchive.embed.embedding import HashEmbedder
 a.SentenceTransformerEmbedder = lambda model=None, **kw: HashEmbedder()
-from askarchive.cli import main
+from askarchive.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 # Several commands in one process (start-up is most of a command's time): each gets its own
@@ -41,9 +41,9 @@ sys.exit(main(sys.argv[1:]))
 MANY = """
 import contextlib, io, json, sys, traceback
 import askarchive.archive as a
-from askarchive.embedding import HashEmbedder
+from askarchive.embed.embedding import HashEmbedder
 a.SentenceTransformerEmbedder = lambda model=None, **kw: HashEmbedder()
-from askarchive.cli import main
+from askarchive.cli.main import main
 results = []
 for argv in json.loads(sys.argv[1]):
     out, err = io.StringIO(), io.StringIO()
@@ -265,7 +265,7 @@ def test_damaged_index_is_refused_then_rebuilt(
     # A plain `index` is refused too (a writer may make and remove SQLite's -wal on the way).
     # In this process, to save a start-up: an escaping exception would fail the test.
     import askarchive.archive
-    from askarchive.cli import main
+    from askarchive.cli.main import main
 
     monkeypatch.setattr(askarchive.archive, "SentenceTransformerEmbedder", HashEmbedder)
     files = snapshot(tmp_path, folders=False)

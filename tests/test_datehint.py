@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from askarchive import Archive
-from askarchive.datehint import FADE_DAYS, closeness
-from askarchive.embedding import HashEmbedder
+from askarchive.embed.embedding import HashEmbedder
 from askarchive.models import DateWindow
-from askarchive.querydates import parse_window
+from askarchive.search.datehint import FADE_DAYS, closeness
+from askarchive.search.querydates import parse_window
 
 # Monthly reserve figures are published weeks after the month they describe, so each report
 # names the month *before* its publication date; the series repeats the same words every month.
@@ -131,7 +131,7 @@ def test_articles_published_before_the_event_cannot_answer(reserves: Archive) ->
 
 
 def test_questions_about_expectations_keep_earlier_articles() -> None:
-    from askarchive.answer import reporting
+    from askarchive.answer.extractive import reporting
     from askarchive.models import Citation, Passage
 
     cit = Citation("a", "Outlook", dt.date(1987, 3, 1), "a.txt", None, 0, 10)

@@ -9,9 +9,10 @@ import faiss
 import numpy as np
 import pytest
 
-from askarchive import Archive, faissindex
-from askarchive.embedding import HashEmbedder
-from askarchive.faissindex import DenseIndex
+from askarchive import Archive
+from askarchive.embed.embedding import HashEmbedder
+from askarchive.store import dense as faissindex
+from askarchive.store.dense import DenseIndex
 from tests.helpers import assert_consistent
 
 

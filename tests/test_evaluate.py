@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from askarchive import cli, evaluate
-from askarchive.embedding import HashEmbedder
+from askarchive import evaluate
+from askarchive.cli import main as cli
+from askarchive.embed.embedding import HashEmbedder
 from askarchive.errors import BadInput
 from askarchive.evaluate import (
     answer_found,

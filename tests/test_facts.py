@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from askarchive.answer import extractive_answer
-from askarchive.facts import best_span, kind_of
+from askarchive.answer.extractive import extractive_answer
+from askarchive.answer.facts import best_span, kind_of
 from askarchive.models import Citation, Passage
 
 

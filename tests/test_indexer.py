@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import askarchive.indexer as indexer
+import askarchive.index.indexer as indexer
 from askarchive import Archive
-from askarchive.embedding import HashEmbedder
+from askarchive.embed.embedding import HashEmbedder
 from askarchive.errors import NothingIndexed, StoreBusy, StoreMismatch
 from tests.helpers import SlowHashEmbedder, assert_consistent, make_archive, write_article
 
@@ -157,7 +157,7 @@ def test_searching_while_another_thread_indexes(tmp_path: Path, archive_dir: Pat
     """The chat's situation: re-index in a worker while questions keep coming."""
     import threading
 
-    import askarchive.indexer as indexer
+    import askarchive.index.indexer as indexer
     from tests.helpers import SlowHashEmbedder, make_archive
 
     emb = SlowHashEmbedder(delay=0.01)

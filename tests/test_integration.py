@@ -49,7 +49,7 @@ def test_reindex_unchanged_embeds_nothing(sample: Archive) -> None:
 def test_small_batches_embed_exactly_like_encode(sample: Archive) -> None:
     import numpy as np
 
-    from askarchive.embedding import SMALL_BATCH
+    from askarchive.embed.embedding import SMALL_BATCH
 
     texts = ["Who won the football final?", "Oil prices fall after OPEC meeting in Vienna"]
     fast = sample.embedder.encode(texts)
@@ -161,7 +161,7 @@ def test_follow_up_keeps_the_topic(sample: Archive) -> None:
 def test_cli_json_end_to_end(sample_index: Path) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "askarchive.cli", *args, "--index", str(sample_index)],
+            [sys.executable, "-m", "askarchive.cli.main", *args, "--index", str(sample_index)],
             capture_output=True,
             text=True,
             timeout=300,

@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from askarchive import keyword
-from askarchive.keyword import KeywordSearch, query_terms
+from askarchive.search import keyword
+from askarchive.search.keyword import KeywordSearch, query_terms
 
 
 @pytest.fixture

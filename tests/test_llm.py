@@ -10,9 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from askarchive import llm
-from askarchive.errors import BadInput, LLMUnavailable
-from askarchive.llm import (
+from askarchive.answer.llm import answer as llm
+from askarchive.answer.llm.answer import (
     ABSTAIN,
     SYSTEM_PROMPT,
     LLMConfig,
@@ -21,8 +20,9 @@ from askarchive.llm import (
     rewrite_query,
     stream_chat,
 )
+from askarchive.answer.llm.verify import parse_markers, split_sentences, verify_sentences
+from askarchive.errors import BadInput, LLMUnavailable
 from askarchive.models import Citation, DateWindow, Passage, Turn
-from askarchive.verify import parse_markers, split_sentences, verify_sentences
 
 try:
     from llm_server import FakeLLM

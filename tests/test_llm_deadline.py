@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
-from askarchive import cli, llm, llm_stream
+from askarchive.answer.llm import answer as llm
+from askarchive.answer.llm import client as llm_stream
+from askarchive.answer.llm.answer import LLMConfig, llm_answer, rewrite_query, stream_chat
 from askarchive.archive import Archive
-from askarchive.embedding import HashEmbedder
+from askarchive.cli import main as cli
+from askarchive.embed.embedding import HashEmbedder
 from askarchive.errors import LLMUnavailable
-from askarchive.llm import LLMConfig, llm_answer, rewrite_query, stream_chat
 from tests.llm_server import FakeLLM
 from tests.test_llm import GOOD, make_passages
 

@@ -147,7 +147,7 @@ def test_importing_askarchive_switches_telemetry_off() -> None:
 
 
 def test_export_child_gets_the_switches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from askarchive import queryencoder
+    from askarchive.embed import queryencoder
 
     seen = {}
 
@@ -206,7 +206,7 @@ def test_search_ask_and_chat_make_no_network_traffic(traced_index: Path, tmp_pat
             ASKARCHIVE_INDEX=str(traced_index),
         )
         script = Path(sys.executable).with_name("askarchive")
-        cli = [str(script)] if script.exists() else [sys.executable, "-m", "askarchive.cli"]
+        cli = [str(script)] if script.exists() else [sys.executable, "-m", "askarchive.cli.main"]
         chat = tmp_path / "chat_child.py"
         chat.write_text(CHAT, encoding="utf-8")
         runs = {

@@ -6,7 +6,7 @@ import pytest
 
 from askarchive.errors import BadInput
 from askarchive.models import DateWindow
-from askarchive.querydates import merge, parse_date_arg, parse_window, tidy
+from askarchive.search.querydates import merge, parse_date_arg, parse_window, tidy
 
 D = dt.date
 

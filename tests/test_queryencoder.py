@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from askarchive import queryencoder as qe
+from askarchive.embed import queryencoder as qe
 
 
 class TinyModel:
@@ -108,7 +108,7 @@ def test_usage_message() -> None:
 
 @pytest.mark.model
 def test_questions_embed_like_pytorch(real_embedder: Any) -> None:
-    from askarchive.embedding import SentenceTransformerEmbedder
+    from askarchive.embed.embedding import SentenceTransformerEmbedder
 
     assert real_embedder.prepare_queries() == "onnxruntime"
     assert qe.cache_path(real_embedder.name, real_embedder._path).exists()

@@ -9,7 +9,7 @@ import io
 import pytest
 from rich.console import Console
 
-from askarchive import render
+from askarchive.cli import render
 from askarchive.models import Citation, DateWindow, Passage
 
 

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from textual.widgets import Static
 
-from askarchive import llm as llm_module
+from askarchive.answer.llm import answer as llm_module
 from askarchive.archive import Archive
-from askarchive.embedding import HashEmbedder
+from askarchive.embed.embedding import HashEmbedder
 from askarchive.safe import json_text, visible
 from askarchive.tui.app import AskArchiveApp
 from askarchive.tui.screens.reader import Paragraph, ReaderScreen

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from textual.widgets import Static
 
-from askarchive import llm as llm_module
+from askarchive.answer.llm import answer as llm_module
+from askarchive.answer.markdown import NO_ANSWER
 from askarchive.archive import Archive
-from askarchive.embedding import HashEmbedder
-from askarchive.markdown import NO_ANSWER
+from askarchive.embed.embedding import HashEmbedder
 from askarchive.sessions import SessionStore
 from askarchive.tui.app import AskArchiveApp
 from askarchive.tui.backend import ChatBackend, Filters

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from askarchive.chunking import ChunkSettings
-from askarchive.embedding import Embedder, SentenceTransformerEmbedder
+from askarchive.embed.embedding import Embedder, SentenceTransformerEmbedder
 from askarchive.errors import BadInput, StoreCorrupt, StoreEmpty, StoreMissing
+from askarchive.index.chunking import ChunkSettings
 from askarchive.models import (
     Answer,
     Article,
@@ -26,12 +26,12 @@ from askarchive.models import (
     Stats,
     Turn,
 )
-from askarchive.store import Store, lock_folder
+from askarchive.store.sqlite import Store, lock_folder
 
 if TYPE_CHECKING:
-    from askarchive.indexer import ProgressCallback
-    from askarchive.llm import LLMConfig
-    from askarchive.retriever import Mode, Retriever
+    from askarchive.answer.llm.answer import LLMConfig
+    from askarchive.index.indexer import ProgressCallback
+    from askarchive.search.retriever import Mode, Retriever
 
 DEFAULT_INDEX = "embeddings"
 
@@ -142,7 +142,7 @@ class Archive:
         cancel: threading.Event | None = None,
     ) -> IndexReport:
         """Bring the index up to date with ``paths``; only new or changed articles are embedded."""
-        from askarchive.indexer import check_paths, run_index
+        from askarchive.index.indexer import check_paths, run_index
 
         check_paths(paths)
         if rebuild:
@@ -177,7 +177,7 @@ class Archive:
     ) -> IndexReport:
         """Build a new database beside the live one, then switch to it. The live store is not
         opened (it may be damaged); if it cannot be read, its files are moved aside, not lost."""
-        from askarchive.indexer import run_index
+        from askarchive.index.indexer import run_index
 
         Store.make_folder(self.root)
         lock = lock_folder(self.root)
@@ -258,7 +258,7 @@ class Archive:
 
     @property
     def retriever(self) -> Retriever:
-        from askarchive.retriever import Retriever
+        from askarchive.search.retriever import Retriever
 
         if self._retriever is None:
             self._retriever = Retriever(self._store, self.embedder)
@@ -268,7 +268,7 @@ class Archive:
     def explicit_window(
         since: str | dt.date | None, until: str | dt.date | None
     ) -> DateWindow | None:
-        from askarchive.querydates import parse_date_arg
+        from askarchive.search.querydates import parse_date_arg
 
         lo = parse_date_arg(since, end=False)
         hi = parse_date_arg(until, end=True)
@@ -288,7 +288,7 @@ class Archive:
         A filter's date words are cut from the query; a hint's stay, since the article often
         repeats them ("in the week ended March 7").
         """
-        from askarchive.querydates import merge, parse_window
+        from askarchive.search.querydates import merge, parse_window
 
         explicit = self.explicit_window(since, until)
         cleaned, parsed = parse_window(query) if parse_dates else (query, None)
@@ -308,7 +308,7 @@ class Archive:
         source: str | None = None,
     ) -> list[Passage]:
         """Top ``k`` passages for ``query``, each with an exact citation."""
-        from askarchive.retriever import MODES
+        from askarchive.search.retriever import MODES
 
         if not query or not query.strip():
             raise BadInput("the query is empty; type some words to search for")
@@ -339,7 +339,7 @@ class Archive:
         ``llm``: None uses the endpoint configured by env or config file (if any), False never
         uses one, a string is an endpoint URL. ``model`` names the LLM model.
         """
-        from askarchive.answering import answer_question
+        from askarchive.answer.pipeline import answer_question
 
         if not question or not question.strip():
             raise BadInput("the question is empty; type a question about the archive")

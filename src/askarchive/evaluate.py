@@ -26,7 +26,7 @@ from askarchive.errors import BadInput
 
 if TYPE_CHECKING:
     from askarchive.archive import Archive
-    from askarchive.embedding import Embedder
+    from askarchive.embed.embedding import Embedder
 
 MODES = ("hybrid", "dense", "keyword")
 DEPTH = 100
@@ -200,7 +200,7 @@ def _make_workdir(path: Path) -> None:
 
 
 def _index(archive: Archive, data: Dataset, folder: Path, tick: _Ticker) -> dict[str, Any]:
-    from askarchive.indexer import Progress
+    from askarchive.index.indexer import Progress
 
     src = folder / "corpus.jsonl"
     text = "".join(

@@ -103,7 +103,7 @@ class ChatBackend:
     def roots(self) -> list[Path]:
         """The folders given to ``index``, to show paths relative to; [] until the archive is
         open (it is never opened from here)."""
-        from askarchive.markdown import indexed_roots
+        from askarchive.answer.markdown import indexed_roots
 
         with self._lock:
             archive = self._archive

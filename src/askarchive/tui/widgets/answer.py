@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownStream
 
-from askarchive.markdown import answer_parts, is_finished_answer
+from askarchive.answer.markdown import answer_parts, is_finished_answer
 from askarchive.models import Answer
 from askarchive.safe import visible
 from askarchive.sessions import answer_markdown, escape_markdown

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import ListItem, ListView, Static
 
-from askarchive.markdown import root_relative
+from askarchive.answer.markdown import root_relative
 from askarchive.models import Answer, Citation
 from askarchive.safe import visible
 from askarchive.sessions import cited_sentences

@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from askarchive.models import DateWindow, Passage
-from askarchive.sentences import (
+from askarchive.answer.sentences import (
     Sentence,
     candidates,
     content_terms,
@@ -19,6 +18,7 @@ from askarchive.sentences import (
     names,
     query_weights,
 )
+from askarchive.models import DateWindow, Passage
 
 ABSTAIN_THRESHOLD = 0.45
 """Minimum ``support`` for an extractive answer; below it the answer abstains.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from askarchive.answer import sources_block
+from askarchive.answer.extractive import sources_block
 from askarchive.models import AnswerSentence, Citation, Passage
 from askarchive.text import STOPWORDS, sentence_spans, word_set
 

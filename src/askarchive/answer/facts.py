@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from askarchive.sentences import normalize_term
+from askarchive.answer.sentences import normalize_term
 from askarchive.text import CALENDAR, STOPWORDS, word_set
 
 Kind = Literal["figure", "name", "date", "place", "reason"]

@@ -14,7 +14,7 @@ from askarchive.models import Article, Chunk
 from askarchive.text import sentence_spans
 
 if TYPE_CHECKING:
-    from askarchive.embedding import Embedder
+    from askarchive.embed.embedding import Embedder
 
 # Titles are repeated in every chunk's embedding text; a runaway title must not eat the budget.
 MAX_TITLE_TOKENS = 32

@@ -14,14 +14,14 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from askarchive.indexer import Progress
-from askarchive.markdown import (
+from askarchive.answer.markdown import (
     answer_parts,
     display_path,
     hard_breaks,
     is_finished_answer,
     to_plain,
 )
+from askarchive.index.indexer import Progress
 from askarchive.models import Answer, DateWindow, IndexReport, Passage, Stats
 from askarchive.safe import visible
 
@@ -126,7 +126,7 @@ def stats(s: Stats, root: Path) -> None:
 
 
 def highlight(text: str, query: str) -> Text:
-    from askarchive.keyword import query_terms
+    from askarchive.search.keyword import query_terms
 
     t = Text(visible(text))
     terms = [re.escape(w) for w in query_terms(query) if len(w) > 1]
@@ -206,7 +206,7 @@ class TokenStream:
         self._held = ""
 
     def __call__(self, token: str) -> None:
-        from askarchive.llm import ABSTAIN
+        from askarchive.answer.llm.answer import ABSTAIN
 
         if is_finished_answer(token):
             return

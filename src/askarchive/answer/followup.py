@@ -26,9 +26,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from askarchive.answer import content_terms
+from askarchive.answer.extractive import content_terms
 from askarchive.models import DateWindow, Turn
-from askarchive.querydates import _parse, tidy
+from askarchive.search.querydates import _parse, tidy
 from askarchive.text import CALENDAR, DEMONYM, STOPWORDS, word_set
 
 

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from askarchive.errors import LLMUnavailable
 
 if TYPE_CHECKING:
-    from askarchive.llm import LLMConfig
+    from askarchive.answer.llm.answer import LLMConfig
 
 KEY_HINT = "check ASKARCHIVE_LLM_API_KEY"
 # An answer is a few kilobytes; a response past this is a runaway server, not an answer.

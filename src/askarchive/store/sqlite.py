@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from askarchive.errors import StoreBusy, StoreCorrupt, StoreMismatch
-from askarchive.faissindex import LOCK_NAME, FaissMirror
 from askarchive.models import Article, Chunk
+from askarchive.store.dense import LOCK_NAME, FaissMirror
 
 if TYPE_CHECKING:
-    from askarchive.faissindex import ChunkTable, DenseIndex
+    from askarchive.store.dense import ChunkTable, DenseIndex
 
 SCHEMA_VERSION = 1
 POINTER = "CURRENT"

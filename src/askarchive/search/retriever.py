@@ -15,11 +15,11 @@ from typing import Literal
 
 import numpy as np
 
-from askarchive.datehint import boost, widened
-from askarchive.embedding import Embedder
-from askarchive.keyword import KeywordSearch, query_terms
+from askarchive.embed.embedding import Embedder
 from askarchive.models import Citation, DateWindow, Passage
-from askarchive.store import Store
+from askarchive.search.datehint import boost, widened
+from askarchive.search.keyword import KeywordSearch, query_terms
+from askarchive.store.sqlite import Store
 
 __all__ = ["MODES", "Mode", "Retriever", "query_terms"]
 

@@ -317,7 +317,7 @@ def tidy(text: str) -> str:
 
 # Words that make a date name *publication* ("articles from June 2016", "what did the archive
 # report in March 1987"): such a window filters. Any other date in a question usually names
-# when an event happened, which the news reports later, so it only ranks (askarchive.datehint).
+# when an event happened, which the news reports later, so it only ranks (search/datehint.py).
 _PUBLICATION = re.compile(
     r"\b(?:articles?|stor(?:y|ies)|coverage|headlines?|newspapers?|published|dated|archive"
     r"|news(?!\s+(?:conference|agency|briefing))|reports?\s+(?:from|in|of|published|dated)"

@@ -4,7 +4,7 @@ A question is one short text. PyTorch spends 15-25 ms of one core on it here, mo
 matrix products that are too small for its kernels to run well; ONNX Runtime runs the identical
 graph in about half that time. Indexing (large batches) stays on PyTorch.
 
-The export runs in a child process (``python -m askarchive.queryencoder MODEL OUT``), so its
+The export runs in a child process (``python -m askarchive.embed.queryencoder MODEL OUT``), so its
 output, warnings and memory never reach the chat, and a failed export cannot take the caller down.
 It happens once per model and machine; the file is cached under the user cache folder, keyed by
 the model's files and the library versions that made it. Every time the file is opened its
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from askarchive.embedding import TELEMETRY_OFF, offline_environment
+from askarchive.embed.embedding import TELEMETRY_OFF, offline_environment
 
 # Bump when the exported graph changes, so older cached files are not picked up.
 FORMAT = 1
@@ -113,7 +113,7 @@ class OnnxQueryEncoder:
 def check(encoder: OnnxQueryEncoder, model: Any, texts: Sequence[str] = PROBES) -> float:
     """Largest difference between ONNX Runtime and PyTorch vectors for ``texts`` (one at a time
     and as one padded batch); raise ``EncoderUnavailable`` above ``TOLERANCE``."""
-    from askarchive.embedding import model_features, torch_vectors
+    from askarchive.embed.embedding import model_features, torch_vectors
 
     worst = 0.0
     batches = [[t] for t in texts] + [list(texts)]
@@ -151,7 +151,7 @@ def export_in_child(model_path: str, out: Path) -> None:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **TELEMETRY_OFF)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "askarchive.queryencoder", model_path, str(out)],
+            [sys.executable, "-m", "askarchive.embed.queryencoder", model_path, str(out)],
             capture_output=True,
             text=True,
             timeout=EXPORT_TIMEOUT,
@@ -171,7 +171,7 @@ def export(model_path: str, out: Path) -> float:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from askarchive.embedding import model_features
+    from askarchive.embed.embedding import model_features
 
     model = SentenceTransformer(model_path, device="cpu").eval()
 
@@ -223,7 +223,9 @@ def prune(keep: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        print("usage: python -m askarchive.queryencoder MODEL_FOLDER OUT.onnx", file=sys.stderr)
+        print(
+            "usage: python -m askarchive.embed.queryencoder MODEL_FOLDER OUT.onnx", file=sys.stderr
+        )
         return 2
     try:
         worst = export(args[0], Path(args[1]))

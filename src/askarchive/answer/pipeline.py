@@ -17,12 +17,12 @@ from askarchive.errors import LLMUnavailable
 from askarchive.models import Answer, Turn
 
 if TYPE_CHECKING:
+    from askarchive.answer.llm.answer import LLMConfig
     from askarchive.archive import Archive
-    from askarchive.llm import LLMConfig
 
 
 def _llm_config(llm: LLMConfig | str | bool | None, model: str | None) -> LLMConfig | None:
-    from askarchive.llm import LLMConfig
+    from askarchive.answer.llm.answer import LLMConfig
 
     if llm is False:
         return None
@@ -44,9 +44,9 @@ def answer_question(
     source: str | None,
     k: int,
 ) -> Answer:
-    from askarchive.answer import extractive_answer
-    from askarchive.conversation import rewrite
-    from askarchive.querydates import merge, parse_window
+    from askarchive.answer.extractive import extractive_answer
+    from askarchive.answer.followup import rewrite
+    from askarchive.search.querydates import merge, parse_window
 
     config = _llm_config(llm, model)
     notice: str | None = None
@@ -54,7 +54,7 @@ def answer_question(
     rw = rewrite(question, turns)
     query, window = rw.query, rw.window
     if config is not None and rw.followup:
-        from askarchive.llm import rewrite_query
+        from askarchive.answer.llm.answer import rewrite_query
 
         try:
             written = rewrite_query(config, question, turns)
@@ -76,7 +76,7 @@ def answer_question(
         window = passages[0].window
 
     if config is not None and passages:
-        from askarchive.llm import llm_answer
+        from askarchive.answer.llm.answer import llm_answer
 
         try:
             answer = llm_answer(

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from askarchive.chunking import ChunkSettings, chunk_article
-from askarchive.embedding import Embedder
+from askarchive.embed.embedding import Embedder
 from askarchive.errors import AskArchiveError, NothingIndexed
+from askarchive.index.chunking import ChunkSettings, chunk_article
 from askarchive.models import Article, Chunk, IndexReport, Skipped
-from askarchive.store import Store
+from askarchive.store.sqlite import Store
 
 # Most chunks per commit. Chunks are embedded in length-sorted mini-batches within a commit, so
 # a larger batch pads less; past a few hundred chunks the gain is negligible.

@@ -2,10 +2,10 @@
 
 Ollama, llama.cpp's server, vLLM and OpenAI all accept ``POST {url}/chat/completions``. The
 model sees the retrieved passages as numbered, fenced data and must cite them; the answer is then
-checked sentence by sentence (``askarchive.verify``). Any failure of the endpoint, including a
-request that is not complete by its deadline (``LLMConfig.timeout``), raises ``LLMUnavailable``
-with a one-line reason, and the caller falls back to an extractive answer.
-The HTTP side lives in ``askarchive.llm_stream`` (standard library only, no new dependency).
+checked sentence by sentence (``verify.py``). Any failure of the endpoint, including a request
+that is not complete by its deadline (``LLMConfig.timeout``), raises ``LLMUnavailable`` with a
+one-line reason, and the caller falls back to an extractive answer.
+The HTTP side lives in ``client.py`` (standard library only, no new dependency).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from askarchive.answer import abstain, sources_block
+from askarchive.answer.extractive import abstain, sources_block
+from askarchive.answer.llm.client import ChatStream, complete, one_line, stream_chat
+from askarchive.answer.llm.verify import Embed, check_answer, render, to_answer_sentence
 from askarchive.errors import BadInput, LLMUnavailable
-from askarchive.llm_stream import ChatStream, complete, one_line, stream_chat
 from askarchive.models import Answer, DateWindow, Passage, Turn
-from askarchive.verify import Embed, check_answer, render, to_answer_sentence
 
 ENV_URL = "ASKARCHIVE_LLM_URL"
 ENV_MODEL = "ASKARCHIVE_LLM_MODEL"

@@ -27,10 +27,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from askarchive.facts import Span, best_span, kind_of
-from askarchive.markdown import abstention_text, closest_markdown, sources_markdown
-from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage
-from askarchive.sentences import (
+from askarchive.answer.facts import Span, best_span, kind_of
+from askarchive.answer.markdown import abstention_text, closest_markdown, sources_markdown
+from askarchive.answer.sentences import (
     Sentence,
     candidates,
     content_terms,
@@ -40,7 +39,7 @@ from askarchive.sentences import (
     normalize_term,
     query_weights,
 )
-from askarchive.support import (
+from askarchive.answer.support import (
     ABSTAIN_THRESHOLD,
     article_terms,
     best_similarity,
@@ -48,6 +47,7 @@ from askarchive.support import (
     support,
     support_score,
 )
+from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage
 from askarchive.text import one_line
 
 # Re-exported: callers and tests import these from here.

@@ -186,7 +186,7 @@ class SentenceTransformerEmbedder:
         return self.query_backend
 
     def _open_query_encoder(self, model: Any, *, export: bool) -> None:
-        from askarchive import queryencoder as qe
+        from askarchive.embed import queryencoder as qe
 
         self._looked_for_export = True
         if self._query_encoder is not None:

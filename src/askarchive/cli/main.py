@@ -120,8 +120,8 @@ class _Interrupts:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from askarchive import render
     from askarchive.archive import Archive
+    from askarchive.cli import render
 
     # With --rebuild even a damaged index opens: the rebuild moves its files aside.
     archive = Archive.open(args.index, model=args.model, create=True, rebuild=args.rebuild)
@@ -145,7 +145,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from askarchive import render
+    from askarchive.cli import render
 
     with _open(args) as archive:
         stats = archive.stats()
@@ -157,8 +157,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from askarchive import render
-    from askarchive.markdown import indexed_roots
+    from askarchive.answer.markdown import indexed_roots
+    from askarchive.cli import render
 
     with _open(args) as archive:
         passages = archive.search(
@@ -179,9 +179,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from askarchive import render
-    from askarchive.llm import LLMConfig
-    from askarchive.markdown import indexed_roots
+    from askarchive.answer.llm.answer import LLMConfig
+    from askarchive.answer.markdown import indexed_roots
+    from askarchive.cli import render
 
     # Resolved here so tokens are streamed only when a model writes them: an extractive answer
     # is printed once, whole, by render.answer.
@@ -216,7 +216,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from askarchive import evaluate, render
+    from askarchive import evaluate
+    from askarchive.cli import render
 
     result = evaluate.run(
         args.dir,
