@@ -16,6 +16,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The `ray` extra for tests/test_ray.py (`index --ray`); torch stays the CPU build installed above.
+RAY_STAMP := $(VENV)/.askarchive-ray-installed
+$(RAY_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[ray]'
+	touch $(RAY_STAMP)
+
 chat: setup
 	$(BIN)/askarchive chat --archive examples/archive
 
@@ -23,7 +29,7 @@ demo: setup
 	$(BIN)/askarchive index examples/archive
 	$(BIN)/askarchive ask "Who replaced Jordan's water minister Haddadin in June 2016?"
 
-test: setup
+test: setup $(RAY_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -76,12 +76,12 @@ def main() -> None:
     t = time.perf_counter()
     for (_, q, _), qv in zip(queries, qvecs, strict=True):
         dense = [c for c, _ in retriever.dense(qv, depth, None)]
-        kw = [c for c, _ in retriever.keyword(q, depth, "", [])]
+        kw = [c for c, _ in retriever.keyword(q, depth)]
         lists.append((dense, kw))
     log(f"candidate lists for {len(queries)} queries in {time.perf_counter() - t:.0f} s")
 
     def fetch(cids: list[int]) -> None:
-        for cid, hit in retriever._hits([c for c in cids if c not in text]).items():
+        for cid, hit in retriever.store.hits([c for c in cids if c not in text]).items():
             if hit.article_id not in source:
                 source[hit.article_id] = archive.article(hit.article_id).source_id or ""
             text[cid] = (source[hit.article_id], hit.text)

@@ -3,6 +3,7 @@ baseline over the same archive.
 
     python benchmarks/newsqa.py [DATA] [--questions PATH] [--articles 3000] [--seed 1987]
                                 [--workdir DIR] [--reindex] [--no-baseline] [--verbose]
+                                [--encoder int8|fp32]
 
 DATA is the bench folder (default ../shared/bench) with reuters21578/, wikinews/ and newsqa-dev/;
 ``--questions`` takes any file in the newsqa format (the dev set by default; a held-out set of the
@@ -326,6 +327,12 @@ def main() -> None:
     ap.add_argument("--reindex", action="store_true", help="rebuild the askarchive index")
     ap.add_argument("--no-baseline", action="store_true", help="skip the LangChain baseline")
     ap.add_argument("--verbose", action="store_true", help="print the answers of failures")
+    ap.add_argument(
+        "--encoder",
+        choices=["int8", "fp32"],
+        default=None,
+        help="vector variant of a new askarchive index (give each its own --workdir)",
+    )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     data = require(args.data, "the bench folder with reuters21578/ and wikinews/")
@@ -347,7 +354,7 @@ def main() -> None:
     base: dict[str, dict] | None = None
     base_ms: list[float] = []
     base_timing: dict | None = None
-    with Archive.open(store) as archive:
+    with Archive.open(store, encoder=args.encoder) as archive:
         log(f"askarchive: indexing {len(articles)} articles into {store}")
         timing = index_archive(archive, files, workdir, fresh)
         stats = archive.stats()

@@ -1,6 +1,7 @@
 """Retrieval quality on SQuAD-dev: exactly what ``askarchive eval`` computes, with a machine line.
 
     python benchmarks/quality.py [DATA] [--articles] [--limit N] [--workdir DIR]
+                                 [--encoder int8|fp32]
 
 is ``askarchive eval DATA --answers [--articles] [--limit N]`` plus the machine line, timings and
 the JSON result (for BENCHMARKS.md). The indexed corpus is kept in ``bench-out/``, so a re-run
@@ -27,6 +28,12 @@ def main() -> None:
         default=None,
         help="keep corpus and index here (default bench-out/quality-paragraphs|articles)",
     )
+    parser.add_argument(
+        "--encoder",
+        choices=["int8", "fp32"],
+        default=None,
+        help="vector variant of a new index (default: askarchive's; a kept index keeps its own)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     require(args.data, "a BEIR folder such as squad-dev")
@@ -40,7 +47,12 @@ def main() -> None:
         "quality-articles" if args.articles else "quality-paragraphs"
     )
     result = evaluate.run(
-        args.data, answers=True, articles=args.articles, limit=args.limit, workdir=workdir
+        args.data,
+        answers=True,
+        articles=args.articles,
+        limit=args.limit,
+        workdir=workdir,
+        encoder=args.encoder,
     )
     took = time.perf_counter() - t
     render.eval_table(result)

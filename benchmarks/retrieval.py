@@ -221,12 +221,12 @@ def main() -> None:
         "  part: FAISS dense top-50",
         "  part: FTS5 budgeted top-50",
         "  part: FTS5 unbudgeted top-50",
-        "  part: _hits SQL (first 64 ids)",
+        "  part: store.hits SQL (first 64 ids)",
         "  part: vectors_for (64 ids)",
         "  part: date selector (chunk ids)",
         "  part: store.dense_index() check",
         "  part: store.chunk_table() check",
-        "  part: _centroids (first 64 ids)",
+        "  part: article centroids (first 64 ids)",
     ]
     ms: dict[str, list[float]] = {k: [] for k in names}
     dense_overlap: list[float] = []  # retriever dense top 10 vs exact flat top 10
@@ -282,13 +282,13 @@ def main() -> None:
         ms[names[11]].append(timed(lambda qv=qv: retriever.dense(qv, n, None)))
         ms[names[12]].append(timed(lambda q=q: retriever.keyword(q, n)))
         ms[names[13]].append(timed(lambda q=q: retriever.keywords.search(q, n)))
-        ms[names[14]].append(timed(lambda f=fused: retriever._hits(f[:64])))
+        ms[names[14]].append(timed(lambda f=fused: store.hits(f[:64])))
         ms[names[15]].append(timed(lambda f=fused: store.vectors_for(f[:64], archive.embedder.dim)))
-        ms[names[16]].append(timed(lambda w=window: retriever.allowed_ids(w, None)))
+        ms[names[16]].append(timed(lambda w=window: store.filtered_chunk_ids(w, None)))
         ms[names[17]].append(timed(store.dense_index))
         ms[names[18]].append(timed(store.chunk_table))
-        arts = {h.article_id for h in retriever._hits(fused[:64]).values()}
-        ms[names[19]].append(timed(lambda a=arts: retriever._centroids(a)))
+        arts = {h.article_id for h in store.hits(fused[:64]).values()}
+        ms[names[19]].append(timed(lambda a=arts: store.article_centroids(a, emb.dim)))
 
     print(
         f"store {dest}: {stats.articles} articles, {stats.chunks} chunks (SYNTHETIC: real Reuters "

@@ -8,7 +8,7 @@ import sys
 import askarchive.index.indexer as indexer
 from askarchive import Archive
 from askarchive.cli.main import _Interrupts
-from tests.helpers import SlowHashEmbedder
+from tests.fakes import SlowHashEmbedder
 
 # Small commits so a kill lands between several of them.
 indexer.COMMIT_CHUNKS = 16

@@ -1,14 +1,10 @@
-"""Test helpers: small archives written on the fly, and store invariants."""
+"""Test helpers: small archives written on the fly, and store invariants (fakes.py holds the
+stand-in embedders)."""
 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
-
-import numpy as np
-
-from askarchive.embed.embedding import HashEmbedder
 
 TOPICS = [
     (
@@ -76,18 +72,6 @@ def assert_consistent(store) -> None:  # type: ignore[no-untyped-def]
         "WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.article_id = a.id)"
     ).fetchone()[0]
     assert empty == 0
-
-
-class SlowHashEmbedder(HashEmbedder):
-    """A hash embedder that takes real time per batch, so a test can kill it mid-run."""
-
-    def __init__(self, delay: float = 0.05, **kw) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(**kw)
-        self.delay = delay
-
-    def encode(self, texts, batch_size: int = 32) -> np.ndarray:  # type: ignore[no-untyped-def]
-        time.sleep(self.delay)
-        return super().encode(texts, batch_size)
 
 
 def drain_pty(master: int) -> bytes:

@@ -11,15 +11,13 @@ import pytest
 
 from askarchive.answer.extractive import (
     ABSTAIN_THRESHOLD,
-    content_terms,
     extractive_answer,
     support,
 )
 from askarchive.answer.sentences import candidates, idf_weights
-from askarchive.embed.embedding import HashEmbedder
 from askarchive.models import Answer, Citation, DateWindow, Passage
-from askarchive.text import one_line
-from askarchive.text import sentence_spans as split_sentences
+from askarchive.text import content_terms, one_line, sentence_spans
+from tests.fakes import HashEmbedder
 
 JORDAN = (
     "Refugee flows\n"
@@ -239,7 +237,7 @@ def test_fragments_at_chunk_edges_and_short_lines_are_skipped() -> None:
 
 def test_lines_never_merge_into_one_sentence() -> None:
     body = "Refugee crossings into Jordan rise\nOfficials in Amman counted new refugee arrivals."
-    spans = split_sentences(body)
+    spans = sentence_spans(body)
     assert [body[a:b] for a, b in spans] == [
         "Refugee crossings into Jordan rise",
         "Officials in Amman counted new refugee arrivals.",
@@ -278,14 +276,14 @@ def test_content_terms() -> None:
     assert content_terms("the of and") == []
 
 
-def test_split_sentences_spans_are_exact() -> None:
+def test_sentence_spans_are_exact() -> None:
     text = "  Mr. Smith went to Washington.  He said “hi.”\n\n\tU.S. troops left on Jan. 5. End"
-    spans = split_sentences(text)
+    spans = sentence_spans(text)
     assert spans
     for a, b in spans:
         piece = text[a:b]
         assert piece == piece.strip() and piece and "\n" not in piece
-    assert split_sentences("") == [] and split_sentences(" \n \n") == []
+    assert sentence_spans("") == [] and sentence_spans(" \n \n") == []
 
 
 def test_fast_enough_excluding_the_embed_call() -> None:

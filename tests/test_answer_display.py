@@ -31,12 +31,13 @@ from askarchive.answer.markdown import (
 )
 from askarchive.archive import Archive
 from askarchive.cli import render
-from askarchive.embed.embedding import HashEmbedder
 from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage
 from askarchive.store.sqlite import Store
+from tests.fakes import HashEmbedder
 from tests.helpers import drain_pty
 from tests.llm_server import FakeLLM
 
+ROOT = Path(__file__).resolve().parent.parent
 DIM = 64
 ARTICLES = {
     "water.txt": (
@@ -59,8 +60,9 @@ OFF_TOPIC = "Who won the FIFA World Cup final?"
 # Runs the real CLI with the bundled model swapped for the hash embedder the index was built with.
 CLI = f"""
 import sys
+sys.path.insert(0, {str(ROOT)!r})  # the command runs in the corpus folder: find ``tests``
 import askarchive.archive as a
-from askarchive.embed.embedding import HashEmbedder
+from tests.fakes import HashEmbedder
 a.SentenceTransformerEmbedder = lambda model=None, **kw: HashEmbedder(dim={DIM})
 from askarchive.cli.main import main
 sys.exit(main(sys.argv[1:]))

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from askarchive import Archive
+from askarchive import Archive, locations
 from askarchive.answer.llm import answer as llm_mod
-from askarchive.answer.llm.answer import LLMConfig
-from askarchive.embed.embedding import HashEmbedder
+from askarchive.answer.llm import config as llm_config
+from askarchive.answer.llm.config import LLMConfig
+from tests.fakes import HashEmbedder
 from tests.llm_server import FakeLLM
 
 ROWS = [
@@ -39,9 +40,14 @@ ROWS = [
 
 @pytest.fixture
 def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Archive:
-    for name in (llm_mod.ENV_URL, llm_mod.ENV_MODEL, llm_mod.ENV_KEY, llm_mod.ENV_TIMEOUT):
+    for name in (
+        llm_config.ENV_URL,
+        llm_config.ENV_MODEL,
+        llm_config.ENV_KEY,
+        llm_config.ENV_TIMEOUT,
+    ):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(llm_mod, "default_config_path", lambda: tmp_path / "absent.toml")
+    monkeypatch.setenv(locations.CONFIG_DIR_ENV, str(tmp_path / "config"))
     src = tmp_path / "news.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in ROWS), encoding="utf-8")
     a = Archive.open(tmp_path / "idx", embedder=HashEmbedder(dim=256))
@@ -110,7 +116,7 @@ def test_llm_down_gives_extractive_answer_with_notice(archive: Archive) -> None:
 
 
 def test_llm_from_environment(archive: Archive, server: FakeLLM, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv(llm_mod.ENV_URL, server.url)
+    monkeypatch.setenv(llm_config.ENV_URL, server.url)
     server.reply = "A Danish firm will operate it [2]."
     answer = archive.ask("Who will operate the Aqaba terminal?")
     assert answer.mode == "llm" and server.requests

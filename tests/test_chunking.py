@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from askarchive.embed.embedding import HashEmbedder
 from askarchive.index.chunking import ChunkSettings, chunk_article, embedding_text, sentence_spans
 from askarchive.models import Article
+from tests.fakes import HashEmbedder
 
 WORDS = [
     "minister",

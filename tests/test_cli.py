@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from askarchive import Archive
-from askarchive.embed.embedding import HashEmbedder
+from tests.fakes import HashEmbedder
 from tests.helpers import make_archive
 
 

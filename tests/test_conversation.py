@@ -6,7 +6,8 @@ import re
 import pytest
 
 from askarchive.answer.followup import Rewrite, entities, rewrite
-from askarchive.models import DateWindow, Turn
+from askarchive.archive import Conversation
+from askarchive.models import Answer, DateWindow, Turn
 
 
 def ask(question: str, history: list[Turn], answer: str = "") -> tuple[Rewrite, list[Turn]]:
@@ -228,3 +229,62 @@ def test_entities(text: str, expected: list[tuple[str, str]]) -> None:
 def test_rewrite_is_deterministic() -> None:
     _, hist = ask("Did Russia send troops to Syria?", [])
     assert rewrite("what about Iraq?", hist) == rewrite("what about Iraq?", hist)
+
+
+# -- the Conversation object: the one owner of a conversation's turns ------------------------------
+
+
+class EchoArchive:
+    """Answers every question at once; remembers the history and options each ask was given."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, list[Turn], dict[str, object]]] = []
+
+    def ask(self, question: str, history: list[Turn], **kw: object) -> Answer:
+        self.asked.append((question, history, kw))
+        window = DateWindow(dt.date(2016, 1, 1), dt.date(2016, 12, 31), "query", "in 2016")
+        return Answer(f"About {question}.", [], [], False, f"query {question}", window)
+
+
+def test_conversation_asks_with_earlier_turns_and_its_filters() -> None:
+    archive = EchoArchive()
+    conv = Conversation(archive, since="2016", source="syria")  # type: ignore[arg-type]
+    first = conv.ask("Who visited Damascus?")
+    conv.ask("What did he say?", until="2017")
+    assert [q for q, _, _ in archive.asked] == ["Who visited Damascus?", "What did he say?"]
+    assert archive.asked[0][1] == []
+    assert archive.asked[1][1] == [
+        Turn("Who visited Damascus?", "query Who visited Damascus?", first.text, first.window)
+    ]
+    assert archive.asked[1][2] == {"since": "2016", "until": "2017", "source": "syria"}
+    assert len(conv.turns) == 2
+    conv.reset()
+    assert conv.turns == []
+
+
+def test_answer_is_recorded_only_when_kept_and_restore_replaces_the_turns() -> None:
+    archive = EchoArchive()
+    conv = Conversation(archive)  # type: ignore[arg-type]
+    kept = conv.answer("First?")
+    conv.answer("Cancelled?")  # the chat drops this one: it never becomes a turn
+    assert conv.turns == []
+    conv.record("First?", kept)
+    conv.answer("Second?")
+    assert [t.question for t in archive.asked[-1][1]] == ["First?"]
+    conv.restore([("Saved one?", kept), ("Saved two?", kept)])
+    assert [t.question for t in conv.turns] == ["Saved one?", "Saved two?"]
+    assert conv.turns[0] == Turn("Saved one?", kept.query_used, kept.text, kept.window)
+
+
+def test_conversation_opens_a_lazy_archive_at_the_first_question() -> None:
+    opened: list[EchoArchive] = []
+
+    def open_archive() -> EchoArchive:
+        opened.append(EchoArchive())
+        return opened[-1]
+
+    conv = Conversation(open_archive)  # type: ignore[arg-type]
+    conv.restore([("Saved?", Answer("A.", [], [], False, "saved"))])
+    assert opened == []  # holding turns does not open the index
+    conv.ask("Next?")
+    assert len(opened) == 1 and [t.question for t in opened[0].asked[0][1]] == ["Saved?"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from askarchive import Archive
-from askarchive.embed.embedding import HashEmbedder
+from tests.fakes import HashEmbedder
 from tests.helpers import assert_consistent, make_archive
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,16 +22,17 @@ import faiss
 import pytest
 
 from askarchive import Archive
-from askarchive.embed.embedding import HashEmbedder
 from askarchive.errors import StoreCorrupt
-from askarchive.store.sqlite import POINTER, Store
+from askarchive.store.folder import POINTER
+from askarchive.store.sqlite import Store
+from tests.fakes import HashEmbedder
 from tests.helpers import make_archive, write_article
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = """
 import sys
 import askarchive.archive as a
-from askarchive.embed.embedding import HashEmbedder
+from tests.fakes import HashEmbedder
 a.SentenceTransformerEmbedder = lambda model=None, **kw: HashEmbedder()
 from askarchive.cli.main import main
 sys.exit(main(sys.argv[1:]))
@@ -41,7 +42,7 @@ sys.exit(main(sys.argv[1:]))
 MANY = """
 import contextlib, io, json, sys, traceback
 import askarchive.archive as a
-from askarchive.embed.embedding import HashEmbedder
+from tests.fakes import HashEmbedder
 a.SentenceTransformerEmbedder = lambda model=None, **kw: HashEmbedder()
 from askarchive.cli.main import main
 results = []
@@ -267,7 +268,9 @@ def test_damaged_index_is_refused_then_rebuilt(
     import askarchive.archive
     from askarchive.cli.main import main
 
-    monkeypatch.setattr(askarchive.archive, "SentenceTransformerEmbedder", HashEmbedder)
+    monkeypatch.setattr(
+        askarchive.archive, "SentenceTransformerEmbedder", lambda model=None, **kw: HashEmbedder()
+    )
     files = snapshot(tmp_path, folders=False)
     capsys.readouterr()
     rc = main(["index", str(arch), "--index", str(idx)])
@@ -342,7 +345,7 @@ def test_damaged_faiss_file_is_replaced_on_disk(built: tuple[Path, Path], kind: 
     assert faiss.read_index(str(path)).ntotal > 0
     assert not list(idx.glob("*.tmp"))
     with Archive.open(idx, embedder=HashEmbedder(), create=False) as archive:
-        assert archive._store._load(archive._store.generation) is not None
+        assert archive._store.faiss.load(archive._store.generation) is not None
         assert archive.search("oil prices", k=2)
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from askarchive import Archive
-from askarchive.embed.embedding import HashEmbedder
 from askarchive.models import DateWindow
 from askarchive.search.datehint import FADE_DAYS, closeness
 from askarchive.search.querydates import parse_window
+from tests.fakes import HashEmbedder
 
 # Monthly reserve figures are published weeks after the month they describe, so each report
 # names the month *before* its publication date; the series repeats the same words every month.

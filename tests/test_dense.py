@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from askarchive import Archive
-from askarchive.embed.embedding import HashEmbedder
 from askarchive.store import dense as faissindex
 from askarchive.store.dense import DenseIndex
+from tests.fakes import HashEmbedder
 from tests.helpers import assert_consistent
 
 

@@ -11,7 +11,6 @@ import pytest
 
 from askarchive import evaluate
 from askarchive.cli import main as cli
-from askarchive.embed.embedding import HashEmbedder
 from askarchive.errors import BadInput
 from askarchive.evaluate import (
     answer_found,
@@ -22,6 +21,7 @@ from askarchive.evaluate import (
     ndcg_at,
     recall_at,
 )
+from tests.fakes import HashEmbedder
 
 # -- pure metrics on hand-computed cases ---------------------------------------------------------
 

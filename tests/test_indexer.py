@@ -10,9 +10,9 @@ import pytest
 
 import askarchive.index.indexer as indexer
 from askarchive import Archive
-from askarchive.embed.embedding import HashEmbedder
 from askarchive.errors import NothingIndexed, StoreBusy, StoreMismatch
-from tests.helpers import SlowHashEmbedder, assert_consistent, make_archive, write_article
+from tests.fakes import HashEmbedder, SlowHashEmbedder
+from tests.helpers import assert_consistent, make_archive, write_article
 
 
 @pytest.fixture
@@ -158,7 +158,6 @@ def test_searching_while_another_thread_indexes(tmp_path: Path, archive_dir: Pat
     import threading
 
     import askarchive.index.indexer as indexer
-    from tests.helpers import SlowHashEmbedder, make_archive
 
     emb = SlowHashEmbedder(delay=0.01)
     archive = Archive.open(tmp_path / "idx", embedder=emb)

@@ -10,17 +10,22 @@ import time
 import numpy as np
 import pytest
 
-from askarchive.answer.llm import answer as llm
+from askarchive import locations
+from askarchive.answer.llm import config as llm
 from askarchive.answer.llm.answer import (
     ABSTAIN,
     SYSTEM_PROMPT,
-    LLMConfig,
     build_messages,
     llm_answer,
     rewrite_query,
     stream_chat,
 )
-from askarchive.answer.llm.verify import parse_markers, split_sentences, verify_sentences
+from askarchive.answer.llm.config import LLMConfig
+from askarchive.answer.llm.verify import (
+    marked_sentence_spans,
+    parse_markers,
+    verify_sentences,
+)
 from askarchive.errors import BadInput, LLMUnavailable
 from askarchive.models import Citation, DateWindow, Passage, Turn
 
@@ -69,7 +74,7 @@ def clean_env(monkeypatch, tmp_path):
     for name in (llm.ENV_URL, llm.ENV_MODEL, llm.ENV_KEY, llm.ENV_TIMEOUT):
         monkeypatch.delenv(name, raising=False)
     # Never read the real user's config file.
-    monkeypatch.setattr(llm, "default_config_path", lambda: tmp_path / "absent.toml")
+    monkeypatch.setenv(locations.CONFIG_DIR_ENV, str(tmp_path / "config"))
 
 
 @pytest.fixture
@@ -357,8 +362,11 @@ def test_resolve_precedence(tmp_path, monkeypatch):
 
 
 def test_resolve_defaults_model_and_reads_the_default_path(tmp_path, monkeypatch):
-    path = write_config(tmp_path, '[llm]\nurl = "http://127.0.0.1:8080/v1"\n')
-    monkeypatch.setattr(llm, "default_config_path", lambda: path)
+    # The file sits in the config folder from ``locations``, which the environment can move.
+    folder = tmp_path / "settings"
+    folder.mkdir()
+    write_config(folder, '[llm]\nurl = "http://127.0.0.1:8080/v1"\n')
+    monkeypatch.setenv(locations.CONFIG_DIR_ENV, str(folder))
     cfg = LLMConfig.resolve()
     assert cfg == LLMConfig("http://127.0.0.1:8080/v1", "default", None, llm.DEFAULT_TIMEOUT)
 
@@ -384,7 +392,7 @@ def test_marker_forms():
     assert parse_markers("a [1, 2] b [3][4] c [2;5] d [6-8]") == [1, 2, 3, 4, 5, 6, 7, 8]
     assert parse_markers("years [2005-2017] are not citations [12]") == [12]
     text = "Brent rose. [2] The plant opened on Sunday.[1]\n- list item [1, 2]\n[3]"
-    spans = [text[a:b] for a, b in split_sentences(text)]
+    spans = [text[a:b] for a, b in marked_sentence_spans(text)]
     assert spans == ["Brent rose. [2]", "The plant opened on Sunday.[1]", "- list item [1, 2]\n[3]"]
 
 

@@ -15,13 +15,15 @@ from typing import Any
 
 import pytest
 
-from askarchive.answer.llm import answer as llm
+from askarchive import locations
 from askarchive.answer.llm import client as llm_stream
-from askarchive.answer.llm.answer import LLMConfig, llm_answer, rewrite_query, stream_chat
+from askarchive.answer.llm import config as llm
+from askarchive.answer.llm.answer import llm_answer, rewrite_query, stream_chat
+from askarchive.answer.llm.config import LLMConfig
 from askarchive.archive import Archive
 from askarchive.cli import main as cli
-from askarchive.embed.embedding import HashEmbedder
 from askarchive.errors import LLMUnavailable
+from tests.fakes import HashEmbedder
 from tests.llm_server import FakeLLM
 from tests.test_llm import GOOD, make_passages
 
@@ -36,7 +38,7 @@ STALLING = ["trickle", "endless", "drip", "drip_body", "slow", "slow_start"]
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in (llm.ENV_URL, llm.ENV_MODEL, llm.ENV_KEY, llm.ENV_TIMEOUT):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(llm, "default_config_path", lambda: tmp_path / "absent.toml")
+    monkeypatch.setenv(locations.CONFIG_DIR_ENV, str(tmp_path / "config"))
 
 
 @pytest.fixture

@@ -147,7 +147,7 @@ def test_importing_askarchive_switches_telemetry_off() -> None:
 
 
 def test_export_child_gets_the_switches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from askarchive.embed import queryencoder
+    from askarchive.embed import variants
 
     seen = {}
 
@@ -155,8 +155,8 @@ def test_export_child_gets_the_switches(monkeypatch: pytest.MonkeyPatch, tmp_pat
         seen.update(kw["env"])
         return subprocess.CompletedProcess(args, 0, "", "")
 
-    monkeypatch.setattr(queryencoder.subprocess, "run", fake_run)
-    queryencoder.export_in_child("model", tmp_path / "out.onnx")
+    monkeypatch.setattr(variants.subprocess, "run", fake_run)
+    variants._child("export", "model", str(tmp_path / "out.onnx"))
     assert all(seen.get(k) == "1" for k in SWITCHES)
 
 

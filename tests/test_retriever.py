@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from askarchive import Archive
-from askarchive.embed.embedding import HashEmbedder
+from tests.fakes import HashEmbedder
 from tests.helpers import assert_consistent
 
 

@@ -24,15 +24,16 @@ from typing import Any
 import pytest
 from textual.widgets import Static
 
-from askarchive.answer.llm import answer as llm_module
+from askarchive import locations
+from askarchive.answer.llm import config as llm_module
 from askarchive.archive import Archive
-from askarchive.embed.embedding import HashEmbedder
 from askarchive.safe import json_text, visible
 from askarchive.tui.app import AskArchiveApp
+from askarchive.tui.screens.history import SessionsScreen
 from askarchive.tui.screens.reader import Paragraph, ReaderScreen
-from askarchive.tui.screens.sessions import SessionsScreen
 from askarchive.tui.widgets.answer import TurnView
 from askarchive.tui.widgets.sources import SourceItem, SourcesPanel
+from tests.fakes import HashEmbedder
 from tests.helpers import drain_pty
 from tests.llm_server import FakeLLM
 from tests.test_answer_display import CLI, DIM, cli_env
@@ -251,7 +252,8 @@ def anyio_backend() -> str:
 def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in (llm_module.ENV_URL, llm_module.ENV_MODEL, llm_module.ENV_KEY):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(llm_module, "default_config_path", lambda: tmp_path / "absent.toml")
+    # Never read the real user's LLM config file.
+    monkeypatch.setenv(locations.CONFIG_DIR_ENV, str(tmp_path / "config"))
     monkeypatch.setenv("ASKARCHIVE_DATA_DIR", str(tmp_path / "data"))
 
 

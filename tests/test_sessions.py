@@ -14,14 +14,8 @@ import pytest
 
 from askarchive import locations
 from askarchive.errors import BadInput, StoreCorrupt
-from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage
-from askarchive.sessions import (
-    DEFAULT_TITLE,
-    SessionStore,
-    answer_from_dict,
-    answer_markdown,
-    escape_markdown,
-)
+from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Filters, Passage
+from askarchive.sessions import DEFAULT_TITLE, SessionStore, answer_from_dict
 
 
 def ticking_clock(start: dt.datetime = dt.datetime(2024, 1, 1, 12, 0, 0)):
@@ -75,7 +69,7 @@ def test_create_append_and_load_turns(store: SessionStore) -> None:
     assert [t.seq for t in turns] == [1, 2]
     assert turns[1].question == "And what did Putin say?"
     assert turns[1].answer.query_used == "And what did Putin say? rewritten"
-    assert turns[0].as_turn().window == make_answer().window
+    assert turns[0].answer.window == make_answer().window
     # The first question names an untitled session; later ones do not rename it.
     got = store.get(s.id)
     assert got.title == "Who visited Damascus?" and got.turns == 2
@@ -154,26 +148,16 @@ def test_export_markdown_has_questions_answers_and_sources(
     assert "> LLM unavailable" in text
 
 
-def test_escape_markdown_neutralises_markup() -> None:
-    raw = "[bold red]alert[/] [@click=app.quit]Click me[/] # not a heading <b>x</b> *y*"
-    out = escape_markdown(raw)
-    for ch in "[]<>*#":
-        assert f"\\{ch}" in out
-    # Unescaping gives back the original characters (nothing was dropped).
-    assert out.replace("\\", "") == raw
-
-
-def test_answer_markdown_places_markers_after_sentences() -> None:
-    md = answer_markdown(make_answer())
-    assert md.index("\\[1\\]") < md.index("Putin") < md.index("\\[2\\]")
-
-
-def test_unsupported_llm_sentences_are_flagged() -> None:
-    a = make_answer()
-    a.sentences[1] = AnswerSentence("Putin spoke.", 2, None, None, supported=False, note="no match")
-    md = answer_markdown(a)
-    assert md.count("⚠") == 1 and md.index("\\[2\\]") < md.index("⚠")
-    assert "not supported by the source: no match" in md
+def test_filters_read_the_same_in_the_export_and_the_chat(store: SessionStore) -> None:
+    s = store.create()
+    store.set_filters(s.id, "2016", None, "syria")
+    saved = store.get(s.id).filters
+    # One description: the chat's status line says this, and the export says it escaped.
+    assert saved == Filters("2016", None, "syria")
+    assert saved.describe() == "dates 2016 to …, source ~ syria"
+    assert "Filters: dates 2016 to …, source \\~ syria\n" in store.export_markdown(s.id)
+    window = DateWindow(dt.date(2016, 1, 1), None)
+    assert window.describe() == "2016-01-01 to …" and Filters().describe() == "no filters"
 
 
 def test_concurrent_appends_from_threads(store: SessionStore) -> None:

@@ -1,8 +1,9 @@
-"""The one sentence splitter, on text wrapped at a fixed width as wire copy and e-mail are."""
+"""The one sentence splitter (on text wrapped at a fixed width as wire copy and e-mail are), the
+one word normaliser and the one-line display form."""
 
 from __future__ import annotations
 
-from askarchive.text import one_line, sentence_spans, unwrap
+from askarchive.text import content_terms, normalize_term, one_line, sentence_spans, unwrap
 
 # Wire copy as Reuters sent it: wrapped near 65 columns, paragraphs start indented, and the
 # first line is short because the dateline in front of it was cut off.
@@ -66,3 +67,29 @@ def test_unwrapped_text_and_lists_are_left_alone() -> None:
     headlines = "Oil prices rise\nGold steady in London\nDollar falls against yen\n"
     assert unwrap(headlines) == headlines
     assert len(_sentences(headlines)) == 3
+
+
+def test_one_line_collapses_whitespace_and_cuts_at_the_limit() -> None:
+    assert one_line("a\n  b\tc ") == "a b c"
+    assert one_line(ValueError("bad\nthing"), 160) == "bad thing"
+    assert one_line("abcdef", 4) == "abc…"
+    assert one_line("abcd", 4) == "abcd"
+
+
+def test_content_terms_fold_plurals_possessives_and_stopwords() -> None:
+    assert content_terms("The refugees' camps and Egypt's ministries") == [
+        "refugee",
+        "camp",
+        "egypt",
+        "ministry",
+    ]
+    words = ("Cities", "boxes", "glasses", "crisis", "status", "gas", "talks")
+    assert [normalize_term(w) for w in words] == [
+        "city",
+        "box",
+        "glass",
+        "crisis",
+        "status",
+        "gas",
+        "talk",
+    ]

@@ -6,6 +6,7 @@ Rich/Textual markup; each test opens its own ``Archive`` on that index and its o
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import subprocess
 import sys
@@ -17,17 +18,20 @@ from typing import Any
 import pytest
 from textual.widgets import Static
 
-from askarchive.answer.llm import answer as llm_module
+import askarchive.tui
+from askarchive import locations
+from askarchive.answer.llm import config as llm_module
 from askarchive.answer.markdown import NO_ANSWER
 from askarchive.archive import Archive
-from askarchive.embed.embedding import HashEmbedder
+from askarchive.models import Answer
 from askarchive.sessions import SessionStore
 from askarchive.tui.app import AskArchiveApp
 from askarchive.tui.backend import ChatBackend, Filters
+from askarchive.tui.screens.history import SessionsScreen
 from askarchive.tui.screens.reader import CITED_STYLE, Paragraph, ReaderScreen
-from askarchive.tui.screens.sessions import SessionsScreen
 from askarchive.tui.widgets.answer import TurnView
 from askarchive.tui.widgets.sources import SourceItem, SourcesPanel
+from tests.fakes import HashEmbedder
 from tests.llm_server import FakeLLM
 
 pytestmark = pytest.mark.anyio
@@ -89,7 +93,8 @@ def anyio_backend() -> str:
 def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in (llm_module.ENV_URL, llm_module.ENV_MODEL, llm_module.ENV_KEY):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(llm_module, "default_config_path", lambda: tmp_path / "absent.toml")
+    # Never read the real user's LLM config file.
+    monkeypatch.setenv(locations.CONFIG_DIR_ENV, str(tmp_path / "config"))
     monkeypatch.setenv("ASKARCHIVE_DATA_DIR", str(tmp_path / "data"))
 
 
@@ -280,7 +285,7 @@ async def test_followup_history_and_input_recall(tmp_path: Path, corpus: Path) -
         assert used != "What did Putin say about it?"
         assert "Hmeimim" in used or "airbase" in used  # the rewrite used the earlier turn
         assert f"searched: {used}" in screen_text(app)
-        assert len(app.backend.turns) == 2
+        assert len(app.backend.conversation.turns) == 2
         box = app.screen.query_one("#question")
         box.value = "draft"
         await pilot.press("up")
@@ -374,7 +379,7 @@ async def test_export_and_sessions_persist(tmp_path: Path, corpus: Path) -> None
         await settle(pilot)
         views = list(app2.screen.query(TurnView))
         assert [v.question for v in views] == ["Who inspected Hmeimim airbase?"]
-        assert views[0].answer is not None and len(app2.backend.turns) == 1
+        assert views[0].answer is not None and len(app2.backend.conversation.turns) == 1
         await pilot.press("ctrl+n")
         await ask(pilot, "Why did oil prices fall?")
         await pilot.press("ctrl+s")
@@ -396,6 +401,93 @@ async def test_export_and_sessions_persist(tmp_path: Path, corpus: Path) -> None
         assert not list(app2.screen.query(TurnView))  # the open one was deleted: fresh chat
     with SessionStore(tmp_path / "data" / "sessions.sqlite3") as store:
         assert [s.title for s in store.list()] == ["Why did oil prices fall?"]
+
+
+class EchoArchive:
+    """Answers every question at once and remembers the history and filters each ask got."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, list[str], dict[str, Any]]] = []
+
+    def ask(self, question: str, history: Any = (), **kw: Any) -> Answer:
+        self.asked.append((question, [t.question for t in history], kw))
+        return Answer(f"About {question}", [], [], False, f"query {question}")
+
+
+def test_backend_owns_one_conversation_and_saves_it(tmp_path: Path) -> None:
+    archive = EchoArchive()
+    backend = ChatBackend(lambda create: archive)  # type: ignore[arg-type,return-value]
+    backend.open_sessions(tmp_path / "s.db", clock=fixed_clock)
+    backend.filters = Filters.of("2016", "", " oil ")
+    first = backend.ask("Who went to Damascus?")
+    assert backend.conversation.turns == []  # not kept until the screen records it
+    assert backend.record("Who went to Damascus?", first) == "Who went to Damascus?"
+    backend.record("And then?", backend.ask("And then?"))
+    assert archive.asked[1][1] == ["Who went to Damascus?"]  # the follow-up saw the first turn
+    assert archive.asked[1][2]["since"] == "2016" and archive.asked[1][2]["source"] == "oil"
+    assert [t.query_used for t in backend.conversation.turns] == [
+        "query Who went to Damascus?",
+        "query And then?",
+    ]
+    saved = backend.session_id
+    assert saved is not None
+    backend.new_session()
+    backend.filters = Filters()
+    assert backend.conversation.turns == [] and backend.session_id is None
+    # Reopening puts the saved turns and filters back into the same conversation object.
+    conversation = backend.conversation
+    session, turns = backend.open_session(saved)
+    assert backend.conversation is conversation and len(turns) == 2
+    assert [t.question for t in conversation.turns] == ["Who went to Damascus?", "And then?"]
+    assert backend.filters == Filters("2016", None, "oil") == session.filters
+    assert backend.filters.describe() == "dates 2016 to …, source ~ oil"
+    backend.delete_session(saved)
+    assert backend.current_session() is None
+    backend.close_sessions()
+
+
+# Screens and widgets reach saved sessions only through the chat backend, and nothing in the
+# chat opens the index store, FAISS or SQLite itself.
+NEVER_IN_TUI = ("askarchive.store", "faiss", "sqlite3")
+ONLY_IN_BACKEND = ("askarchive.sessions",)
+
+
+def imported_modules(source: str) -> set[str]:
+    """Every module (or module.name) a source file imports, lazy imports inside functions too."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_import_reader_sees_lazy_and_from_imports() -> None:
+    source = "def f():\n    from askarchive import sessions\nimport sqlite3 as db\n"
+    assert {"askarchive.sessions", "sqlite3"} <= imported_modules(source)
+
+
+def test_tui_reaches_sessions_and_storage_only_through_the_backend() -> None:
+    def banned(name: str, prefixes: tuple[str, ...]) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+    root = Path(askarchive.tui.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        never = NEVER_IN_TUI if rel == "backend.py" else NEVER_IN_TUI + ONLY_IN_BACKEND
+        for name in imported_modules(path.read_text("utf-8")):
+            parts = name.split(".")
+            if name.startswith("."):
+                offenders.append(f"{rel}: relative import {name} (use the absolute name)")
+            elif banned(name, never):
+                offenders.append(f"{rel}: {name}")
+            elif parts[0] == "textual" and any(p.startswith("_") for p in parts[1:]):
+                offenders.append(f"{rel}: private Textual module {name}")
+    assert offenders == []
 
 
 # -- never blocks: model loading, streaming, cancel, indexing -------------------------------------
@@ -460,7 +552,7 @@ async def test_llm_answer_streams_and_escape_cancels(
         assert time.monotonic() - began < 3
         assert "cancelled" in screen_text(app)
         assert app.screen.query_one("#status").get("activity") == "cancelled"
-        assert app.backend.turns == [] and app.screen.session_id is None
+        assert app.backend.conversation.turns == [] and app.backend.session_id is None
     assert llm_server.requests[-1].body["model"] == "tui-model"
 
 

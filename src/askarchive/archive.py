@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,11 +26,14 @@ from askarchive.models import (
     Stats,
     Turn,
 )
-from askarchive.store.sqlite import Store, lock_folder
+from askarchive.store.folder import lock_folder
+from askarchive.store.sqlite import Store
 
 if TYPE_CHECKING:
-    from askarchive.answer.llm.answer import LLMConfig
+    from askarchive.answer.llm.config import LLMConfig
+    from askarchive.embed.embedding import BatchEncoder
     from askarchive.index.indexer import ProgressCallback
+    from askarchive.index.ray_embed import RayOption
     from askarchive.search.retriever import Mode, Retriever
 
 DEFAULT_INDEX = "embeddings"
@@ -64,6 +67,7 @@ class Archive:
         chunk_overlap: int | None = None,
         create: bool = True,
         rebuild: bool = False,
+        encoder: str | None = None,
     ) -> Archive:
         """Open (or with ``create``, start) the store in ``index`` (default ``./embeddings``).
 
@@ -71,6 +75,10 @@ class Archive:
         (``index()`` still works; it opens its own writer). ``rebuild`` says the caller is about
         to call ``index(..., rebuild=True)``: a damaged store then opens as an empty one and the
         rebuild moves it aside, and the model and chunk settings are not checked against it.
+
+        ``encoder`` picks the variant of the vectors (``"int8"`` or ``"fp32"``, see
+        embed/variants.py) for a new index or a rebuild; an existing index keeps the one it was
+        built with, and asking for another is refused with a message naming ``--rebuild``.
         """
         root = Path(index).expanduser() if index is not None else default_index_dir()
         if root.exists() and not root.is_dir():
@@ -88,8 +96,9 @@ class Archive:
             raise StoreMissing(
                 f"no index at {root}; build one with `askarchive index PATH --index {root}`"
             )
-        emb = embedder or SentenceTransformerEmbedder(model)
         manifest = store.manifest()
+        variant = _variant(manifest, encoder, root, rebuild)
+        emb = embedder or SentenceTransformerEmbedder(model, encoder=variant)
         default = ChunkSettings()
         stored = ChunkSettings(
             int(manifest.get("chunk_tokens", default.max_tokens)),
@@ -101,7 +110,16 @@ class Archive:
         )
         if "model" in manifest and not rebuild:
             store.check_manifest(emb.name, emb.dim, settings.as_manifest())
+            _variant(manifest, getattr(emb, "encoder", None), root, rebuild)
         return cls(root, store, emb, settings)
+
+    def _manifest_settings(self) -> dict[str, int | str]:
+        """What a new manifest records beside the model: chunking, and the encoder variant."""
+        values: dict[str, int | str] = dict(self.settings.as_manifest())
+        encoder = getattr(self.embedder, "encoder", None)
+        if encoder is not None:
+            values["encoder"] = encoder
+        return values
 
     def _refresh(self) -> None:
         """Reopen a read-only store opened ``immutable`` once a writer has touched its file, so
@@ -125,12 +143,15 @@ class Archive:
         """Load the embedding model now (it otherwise loads on first use) and, with ``queries``,
         switch questions to the fast ONNX Runtime encoder. The first warm-up on a machine
         exports that encoder (about 20 s, once per model); later ones open the cached file."""
+        prepare = getattr(self.embedder, "prepare_queries", None)
+        if prepare is not None:
+            # Opens the ONNX question encoder (no torch); with ``queries`` it is made if it is
+            # missing. Only an fp32 index without one loads the PyTorch model instead.
+            prepare(export=queries)
+            return
         load = getattr(self.embedder, "load", None)
         if load is not None:
             load()
-        prepare = getattr(self.embedder, "prepare_queries", None)
-        if queries and prepare is not None:
-            prepare(export=True)
 
     # -- indexing -----------------------------------------------------------------------------
     def index(
@@ -140,14 +161,30 @@ class Archive:
         rebuild: bool = False,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        ray: RayOption = None,
+        device: str = "auto",
     ) -> IndexReport:
-        """Bring the index up to date with ``paths``; only new or changed articles are embedded."""
+        """Bring the index up to date with ``paths``; only new or changed articles are embedded.
+
+        ``ray`` embeds them on Ray (the ``ray`` extra): True or "local" starts a local Ray for
+        the run, a string is a cluster address (HOST:6379, ray://HOST:10001, auto), and a
+        ``RayEmbedder`` is a pool the caller keeps. Deciding and writing stay here.
+
+        ``device`` runs the embedding on ``"cuda"``, ``"cpu"``, or with ``"auto"`` on a GPU
+        when PyTorch or ONNX Runtime reports one and on the CPU otherwise.
+        """
+        from askarchive.index import ray_embed
         from askarchive.index.indexer import check_paths, run_index
 
         check_paths(paths)
+        # Ray workers embed with this index's encoder variant, on the CPU of their nodes.
+        ray_embed.check(ray)
+        if hasattr(self.embedder, "set_device"):
+            self.embedder.set_device(device)
         if rebuild:
             try:
-                return self._rebuild(paths, progress, cancel)
+                with ray_embed.remote_encoder(self.embedder, ray) as remote:
+                    return self._rebuild(paths, progress, cancel, encoder=remote)
             finally:
                 self._retriever = None
         # The write gets its own connection, so searches from other threads (the chat) keep a
@@ -159,12 +196,19 @@ class Archive:
             self._refresh()  # the writer's WAL exists now: readers move onto it before any write
             if "model" not in writer.manifest():
                 writer.init_manifest(
-                    self.embedder.name, self.embedder.dim, self.settings.as_manifest()
+                    self.embedder.name, self.embedder.dim, self._manifest_settings()
                 )
             writer.remove_stale_files()
-            return run_index(
-                writer, self.embedder, self.settings, paths, progress=progress, cancel=cancel
-            )
+            with ray_embed.remote_encoder(self.embedder, ray) as remote:
+                return run_index(
+                    writer,
+                    self.embedder,
+                    self.settings,
+                    paths,
+                    progress=progress,
+                    cancel=cancel,
+                    encoder=remote,
+                )
         finally:
             writer.close()
             self._retriever = None
@@ -174,6 +218,7 @@ class Archive:
         paths: Sequence[str | Path],
         progress: ProgressCallback | None,
         cancel: threading.Event | None,
+        encoder: BatchEncoder | None = None,
     ) -> IndexReport:
         """Build a new database beside the live one, then switch to it. The live store is not
         opened (it may be damaged); if it cannot be read, its files are moved aside, not lost."""
@@ -185,16 +230,22 @@ class Archive:
             fresh = Store.open_file(self.root, Store.new_database_path(self.root))
 
             def discard() -> None:
-                fresh.con.close()
+                fresh.close()
                 for p in self.root.glob(f"store-{fresh.uid}*"):
                     p.unlink(missing_ok=True)
 
             try:
                 fresh.init_manifest(
-                    self.embedder.name, self.embedder.dim, self.settings.as_manifest()
+                    self.embedder.name, self.embedder.dim, self._manifest_settings()
                 )
                 report = run_index(
-                    fresh, self.embedder, self.settings, paths, progress=progress, cancel=cancel
+                    fresh,
+                    self.embedder,
+                    self.settings,
+                    paths,
+                    progress=progress,
+                    cancel=cancel,
+                    encoder=encoder,
                 )
             except BaseException:
                 discard()
@@ -347,7 +398,19 @@ class Archive:
         self._require_articles()
         turns = [t if isinstance(t, Turn) else Turn(t, t) for t in (history or [])]
         return answer_question(
-            self, question, turns, since, until, llm, model, on_token, cancel, source, k
+            question,
+            turns,
+            retriever=self.retriever,
+            embedder=self.embedder,
+            explicit_window=self.explicit_window,
+            since=since,
+            until=until,
+            llm=llm,
+            model=model,
+            on_token=on_token,
+            cancel=cancel,
+            source=source,
+            k=k,
         )
 
     def conversation(
@@ -360,28 +423,76 @@ class Archive:
 
 
 class Conversation:
-    """Questions that build on each other: each ``ask`` sees the earlier turns."""
+    """Questions that build on each other: each ``ask`` sees the earlier turns.
+
+    The one owner of a conversation's turns. The chat holds one as well and puts a reopened
+    session back with ``restore``; a turn is only ever built and added by ``record``.
+    """
 
     def __init__(
         self,
-        archive: Archive,
+        archive: Archive | Callable[[], Archive],
         since: str | dt.date | None = None,
         until: str | dt.date | None = None,
         source: str | None = None,
     ) -> None:
-        self.archive = archive
+        # A function in place of the archive opens it at the first question: the chat keeps a
+        # conversation (a reopened session, its filters) before it has touched the index.
+        self._archive = archive
         self.since = since
         self.until = until
         self.source = source
         self.turns: list[Turn] = []
 
-    def ask(self, question: str, **kwargs: object) -> Answer:
+    @property
+    def archive(self) -> Archive:
+        found = self._archive
+        return found() if callable(found) else found
+
+    def answer(self, question: str, **kwargs: object) -> Answer:
+        """Answer ``question`` as the next turn without recording it; ``record`` adds it once it
+        is kept (the chat drops an answer the user cancelled). Keyword arguments go to
+        ``Archive.ask``; since, until and source default to the conversation's."""
         kwargs.setdefault("since", self.since)
         kwargs.setdefault("until", self.until)
         kwargs.setdefault("source", self.source)
-        answer = self.archive.ask(question, history=list(self.turns), **kwargs)  # type: ignore[arg-type]
+        return self.archive.ask(question, history=list(self.turns), **kwargs)  # type: ignore[arg-type]
+
+    def record(self, question: str, answer: Answer) -> None:
+        """Add an answered question as the latest turn: the next follow-up builds on it."""
         self.turns.append(Turn(question, answer.query_used, answer.text, answer.window))
+
+    def ask(self, question: str, **kwargs: object) -> Answer:
+        """Answer ``question`` as a follow-up of the earlier turns and record it."""
+        answer = self.answer(question, **kwargs)
+        self.record(question, answer)
         return answer
+
+    def restore(self, exchanges: Iterable[tuple[str, Answer]]) -> None:
+        """Start again from saved (question, answer) pairs, oldest first."""
+        self.reset()
+        for question, answer in exchanges:
+            self.record(question, answer)
 
     def reset(self) -> None:
         self.turns.clear()
+
+
+def _variant(manifest: dict[str, str], requested: str | None, root: Path, rebuild: bool) -> str:
+    """The encoder variant to use with this index: the one its manifest records (an index from
+    before variants were recorded is fp32), or for a new index or a rebuild the one asked for."""
+    from askarchive.embed.variants import DEFAULT_ENCODER, LEGACY_ENCODER, check_encoder
+    from askarchive.errors import StoreMismatch
+
+    if requested is not None:
+        check_encoder(requested)
+    if "model" not in manifest or rebuild:
+        return requested or DEFAULT_ENCODER
+    built = manifest.get("encoder", LEGACY_ENCODER)
+    if requested is not None and requested != built:
+        raise StoreMismatch(
+            f"the index at {root} was built with the {built} encoder, not {requested}; "
+            f"drop --encoder, or rebuild it with `askarchive index PATH --rebuild "
+            f"--encoder {requested} --index {root}`"
+        )
+    return built

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from askarchive.errors import BadInput
+from askarchive.text import one_line
 
 if TYPE_CHECKING:
     from askarchive.archive import Archive
@@ -63,7 +64,11 @@ def mrr_at(ranked: Sequence[str], relevant: Mapping[str, float], k: int) -> floa
 
 
 def normalise(text: str) -> str:
-    return " ".join(text.lower().split())
+    """``text`` on one line and lowercased: how gold answers are matched against passages.
+
+    Not ``text.normalize_term``: a gold answer is matched as a phrase, stopwords and plurals
+    included."""
+    return one_line(text).lower()
 
 
 def answer_found(passages: Sequence[str], answers: Sequence[str]) -> bool:
@@ -235,11 +240,13 @@ def run(
     modes: Sequence[str] = MODES,
     quiet: bool = False,
     workdir: str | Path | None = None,
+    encoder: str | None = None,
 ) -> dict[str, Any]:
     """Index the corpus of ``folder`` into a temporary store and score every mode.
 
     With ``workdir`` the corpus file and its index are kept there instead, so a second run (after
     a change to retrieval, say) re-embeds nothing and only scores the queries again.
+    ``encoder`` picks the vector variant of a new index (a kept one keeps its own).
 
     Returns ``{"name", "queries", "documents", "chunks", "modes": {mode: {metric: value}},
     "seconds": {...}}``; ``answer@5`` appears only with ``answers``.
@@ -262,7 +269,7 @@ def run(
         else:
             tmp = str(workdir)
             _make_workdir(Path(tmp))
-        archive = Archive.open(Path(tmp) / "store", model=model, embedder=embedder)
+        archive = Archive.open(Path(tmp) / "store", model=model, embedder=embedder, encoder=encoder)
         try:
             built = _index(archive, data, Path(tmp), tick)
             source_of = _source_ids(archive)

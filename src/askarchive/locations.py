@@ -1,7 +1,7 @@
 """Where askarchive keeps per-user files (XDG on Linux, the platform's convention elsewhere).
 
 Every function only computes a path: nothing is created at import time or on a call, so reading
-a location never leaves directories behind. Callers that write use ``ensure_dir``.
+a location never leaves directories behind. Callers that write create the folder they need.
 """
 
 from __future__ import annotations
@@ -52,6 +52,11 @@ def cache_dir() -> Path:
     return user_cache_path(APP_NAME, appauthor=False, ensure_exists=False)
 
 
+def config_file() -> Path:
+    """The TOML file of user settings (the ``[llm]`` endpoint)."""
+    return config_dir() / "config.toml"
+
+
 def sessions_db() -> Path:
     """The SQLite file holding chat sessions."""
     return data_dir() / "sessions.sqlite3"
@@ -60,9 +65,3 @@ def sessions_db() -> Path:
 def exports_dir() -> Path:
     """Where exported conversations (Markdown) are written."""
     return data_dir() / "exports"
-
-
-def ensure_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) if needed and return it."""
-    path.mkdir(parents=True, exist_ok=True)
-    return path

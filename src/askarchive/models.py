@@ -51,6 +51,47 @@ class Skipped:
 WindowUse = Literal["filter", "hint"]
 
 
+def date_range(since: str | dt.date | None, until: str | dt.date | None) -> str:
+    """``2016-01-01 to …``: how a pair of dates is written for people, an open end as ``…``.
+
+    Dates print as ISO; typed dates (``2016``, ``2016-06``) print as typed.
+    """
+    return f"{since or '…'} to {until or '…'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What every question of a conversation is limited to until cleared: dates as typed
+    (YYYY[-MM[-DD]]) and part of a source path. The chat, its saved sessions and their
+    export all describe them with ``describe``."""
+
+    since: str | None = None
+    until: str | None = None
+    source: str | None = None
+
+    @classmethod
+    def of(cls, since: str | None, until: str | None, source: str | None) -> Filters:
+        """Filters from typed text: blank fields are no filter."""
+        return cls(
+            (since or "").strip() or None,
+            (until or "").strip() or None,
+            (source or "").strip() or None,
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.since or self.until or self.source)
+
+    def describe(self) -> str:
+        """``dates 2016 to …, source ~ syria``, or ``no filters``."""
+        parts = []
+        if self.since or self.until:
+            parts.append(f"dates {date_range(self.since, self.until)}")
+        if self.source:
+            parts.append(f"source ~ {self.source}")
+        return ", ".join(parts) if parts else "no filters"
+
+
 @dataclass(frozen=True, slots=True)
 class DateWindow:
     """An inclusive publication-date window. ``phrase`` is the query text it came from, if any.
@@ -77,9 +118,7 @@ class DateWindow:
         return not (self.until is not None and day > self.until)
 
     def describe(self) -> str:
-        lo = self.since.isoformat() if self.since else "…"
-        hi = self.until.isoformat() if self.until else "…"
-        return f"{lo} to {hi}"
+        return date_range(self.since, self.until)
 
     def explain(self) -> str:
         """One line for people: the dates, where they came from and how they were used."""

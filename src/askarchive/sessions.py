@@ -2,7 +2,9 @@
 
 The answer is stored as ``Answer.to_dict()`` JSON so a reopened session shows exactly what was
 shown before (text, citations, rewritten query, date window) without asking the index again.
-No textual import here: the TUI and any other front end share this store.
+This is the store only: the turns a follow-up builds on live in a ``Conversation``, and the
+Markdown an export is written in comes from ``answer.markdown``. No textual import here: the
+TUI and any other front end share this store.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from askarchive.answer.markdown import answer_markdown, cited_sentences, escape_markdown
 from askarchive.errors import BadInput, StoreCorrupt
-from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage, Turn
+from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Filters, Passage
 from askarchive.safe import visible
-from askarchive.text import one_line
 
 SCHEMA_VERSION = 1
 DEFAULT_TITLE = "New conversation"
@@ -59,6 +61,11 @@ class Session:
     until: str | None = None
     source: str | None = None
 
+    @property
+    def filters(self) -> Filters:
+        """The filters saved with the session, applied again when it is reopened."""
+        return Filters.of(self.since, self.until, self.source)
+
 
 @dataclass(frozen=True, slots=True)
 class StoredTurn:
@@ -68,11 +75,6 @@ class StoredTurn:
     question: str
     answer: Answer
     created: str
-
-    def as_turn(self) -> Turn:
-        """The form a ``Conversation`` needs to rewrite the next follow-up."""
-        a = self.answer
-        return Turn(self.question, a.query_used, a.text, a.window)
 
 
 class SessionStore:
@@ -244,9 +246,8 @@ class SessionStore:
         """The whole conversation as Markdown: each question, its answer and its sources."""
         session = self.get(session_id)
         lines = [f"# {escape_markdown(session.title)}", ""]
-        filters = _describe_filters(session.since, session.until, session.source)
-        if filters:
-            lines += [f"Filters: {escape_markdown(filters)}", ""]
+        if session.filters.active:
+            lines += [f"Filters: {escape_markdown(session.filters.describe())}", ""]
         for turn in self.turns(session_id):
             a = turn.answer
             lines += [f"## {turn.seq}. {escape_markdown(turn.question)}", ""]
@@ -280,53 +281,6 @@ class SessionStore:
         # A file people ``cat``: control characters from articles are written out visibly.
         path.write_text(visible(self.export_markdown(session_id)), encoding="utf-8")
         return path
-
-
-# -- shared helpers (the TUI renders answers with the same functions) --------------------------
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&=$^\"'])")
-
-
-def escape_markdown(text: str) -> str:
-    """Make archive text render literally inside Markdown: no links, emphasis, HTML or headings."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
-
-
-def answer_markdown(answer: Answer) -> str:
-    """Answer sentences as one Markdown paragraph, each followed by its ``[n]`` marker.
-
-    Sentences an LLM wrote that failed the support check carry a visible warning.
-    """
-    if not answer.sentences:
-        return escape_markdown(answer.text)
-    lead = ""
-    if answer.lead is not None:
-        # The asked-for fact first, highlighted and cited; its sentence follows in full.
-        fact = escape_markdown(one_line(answer.lead.text))
-        lead = f"**{fact}** \\[{answer.lead.citation_index}\\]\n\n"
-    parts = []
-    for s in answer.sentences:
-        marker = f" \\[{s.citation_index}\\]" if s.citation_index else ""
-        if s.supported is False:
-            # An LLM sentence the check could not find in its source: say so where it is read.
-            why = f": {escape_markdown(s.note)}" if s.note else ""
-            marker += f" ⚠ *not supported by the source{why}*"
-        parts.append(escape_markdown(one_line(s.text)) + marker)
-    return lead + " ".join(parts)
-
-
-def cited_sentences(answer: Answer, number: int) -> list[str]:
-    """The answer sentences that cite source ``number`` (1-based)."""
-    return [s.text for s in answer.sentences if s.citation_index == number]
-
-
-def _describe_filters(since: str | None, until: str | None, source: str | None) -> str:
-    parts = []
-    if since or until:
-        parts.append(f"dates {since or '…'} to {until or '…'}")
-    if source:
-        parts.append(f"source contains {source!r}")
-    return ", ".join(parts)
 
 
 def _title_from(question: str) -> str:

@@ -1,7 +1,8 @@
 """Words and sentences shared by chunking, retrieval, answering and verification.
 
-One stopword list and one sentence splitter for all of them, so a sentence quoted in an answer
-is the same sentence the chunker kept whole.
+One word pattern, one term normaliser, one stopword list and one sentence splitter for all of
+them, so a sentence quoted in an answer is the same sentence the chunker kept whole and a word
+of the question is the same term in every score.
 """
 
 from __future__ import annotations
@@ -27,6 +28,34 @@ STOPWORDS = word_set("""
     things way ways like also""")
 
 
+# A word: a run of letters, digits and underscores; word counts and term lists all use it.
+WORD = re.compile(r"\w+")
+# The possessive ending of "Egypt's" or "Mansour’s", cut before words are taken.
+POSSESSIVE = re.compile(r"(?<=\w)['’]s?\b")
+
+
+def normalize_term(word: str) -> str:
+    """Lowercase and strip simple plurals so "refugees" meets "refugee"."""
+    w = word.lower()
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 4 and w.endswith(("sses", "xes", "ches", "shes", "zes")):
+        return w[:-2]
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        return w[:-1]
+    return w
+
+
+def content_terms(text: str) -> list[str]:
+    """Content words of ``text``, normalised, in order, without repeats."""
+    seen: dict[str, None] = {}
+    for word in WORD.findall(POSSESSIVE.sub("", text)):
+        term = normalize_term(word)
+        if word.lower() not in STOPWORDS and term not in STOPWORDS and term not in seen:
+            seen[term] = None
+    return list(seen)
+
+
 # Month and weekday names, full and short: words that name a time, not a thing.
 CALENDAR = word_set("""
     january february march april may june july august september october november december jan
@@ -36,6 +65,18 @@ CALENDAR = word_set("""
 # A word naming a people or a nation's things ("Norwegian", "French", "Saudi", "American"): an
 # adjective, not a name a report must repeat or a pronoun can stand for.
 DEMONYM = re.compile(r"(?:ian|ean|ese|ish|ch|ican|rman|i)$", re.IGNORECASE)
+
+
+# Near-duplicates, judged by the cosine of normalised embeddings. Two thresholds because two
+# different things are compared:
+# - two articles' mean chunk vectors (search/retriever.py, with a publication-date limit): one
+#   wire story retold. On the sample archive paraphrased wire repeats score 0.96 and distinct
+#   stories on one topic at most 0.75.
+# - two sentences (answer/extractive.py): the same sentence quoted twice, lightly edited. Only
+#   used when a caller passes an embedding function, which ``ask`` no longer does; the value
+#   dates from when it did and has not been tuned since.
+DUPLICATE_ARTICLE_COSINE = 0.90
+DUPLICATE_SENTENCE_COSINE = 0.92
 
 
 # Hard-wrapped text (wire copy, e-mail, old plain-text archives) breaks lines at a fixed width
@@ -123,6 +164,12 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def one_line(text: str) -> str:
-    """``text`` with every run of whitespace (wrapped lines included) as one space: for display."""
-    return " ".join(text.split())
+def one_line(text: object, limit: int | None = None) -> str:
+    """``text`` with every run of whitespace (wrapped lines included) as one space: for display.
+
+    With ``limit``, a longer result is cut to ``limit`` characters, the last one an ellipsis.
+    """
+    flat = " ".join(str(text).split())
+    if limit is None or len(flat) <= limit:
+        return flat
+    return flat[: limit - 1] + "…"

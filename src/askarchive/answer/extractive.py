@@ -32,11 +32,9 @@ from askarchive.answer.markdown import abstention_text, closest_markdown, source
 from askarchive.answer.sentences import (
     Sentence,
     candidates,
-    content_terms,
     coverage,
     idf_weights,
     names,
-    normalize_term,
     query_weights,
 )
 from askarchive.answer.support import (
@@ -48,15 +46,13 @@ from askarchive.answer.support import (
     support_score,
 )
 from askarchive.models import Answer, AnswerSentence, Citation, DateWindow, Passage
-from askarchive.text import one_line
+from askarchive.text import DUPLICATE_SENTENCE_COSINE, content_terms, one_line
 
 # Re-exported: callers and tests import these from here.
 __all__ = [
     "ABSTAIN_THRESHOLD",
     "abstain",
-    "content_terms",
     "extractive_answer",
-    "normalize_term",
     "query_weights",
     "reporting",
     "sources_block",
@@ -94,9 +90,9 @@ RELATIVE_FLOOR = 0.5
 # Passages whose similarity to the question trails the best one by more than this are
 # related reading, not answer material.
 PASSAGE_MARGIN = 0.15
-# Similarity at which two sentences count as the same sentence (wire repeats, light edits).
+# Word overlap at which two sentences count as the same sentence (wire repeats, light edits);
+# with embedded sentences, text.DUPLICATE_SENTENCE_COSINE too.
 DUPLICATE_JACCARD = 0.7
-DUPLICATE_COSINE = 0.92
 
 
 _BLOCK_START = re.compile(r"^(?:#|>|[-*+=_|~`]|\d{1,9}[.)](?=\s|$))")
@@ -132,7 +128,7 @@ def _select(
     def duplicate(i: int, j: int) -> bool:
         if keys[i] == keys[j] or _jaccard(cands[i].terms, cands[j].terms) >= DUPLICATE_JACCARD:
             return True
-        return vecs is not None and float(vecs[i] @ vecs[j]) >= DUPLICATE_COSINE
+        return vecs is not None and float(vecs[i] @ vecs[j]) >= DUPLICATE_SENTENCE_COSINE
 
     chosen: list[int] = []
     pool = list(eligible)

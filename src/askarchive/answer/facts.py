@@ -3,7 +3,7 @@
 "How much will the deal cost?" asks for a figure, "Who replaced her?" for a name, "When ..."
 for a date, "Where ..." for a place, "Why ..." for a reason. A sentence that restates the
 question's words without that fact does not answer it; one that holds the fact, near the
-question's words, does. ``answer.py`` uses this twice: to prefer sentences holding a fact of
+question's words, does. ``extractive.py`` uses this twice: to prefer sentences holding a fact of
 the asked kind, and to lead the answer with the shortest span that states it.
 
 Plain rules over words, no model: they cost microseconds and say why they matched.
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from askarchive.answer.sentences import normalize_term
-from askarchive.text import CALENDAR, STOPWORDS, word_set
+from askarchive.text import CALENDAR, STOPWORDS, WORD, normalize_term, word_set
 
 Kind = Literal["figure", "name", "date", "place", "reason"]
 # Characters of distance a one-word name span gives away to a longer one (see best_span).
@@ -116,7 +115,6 @@ _REASON = re.compile(
     _I,
 )
 _CLAUSE_END = re.compile(r"[,;:!?]|\.(?=\s|$)|\s(?:and|but|while|whereas)\s")
-_WORD = re.compile(r"\w+")
 # Words capitalised only because they open a sentence or are titles, not answers on their own.
 _NOT_NAMES = (
     STOPWORDS
@@ -157,12 +155,12 @@ def kind_of(question: str) -> Kind | None:
 @lru_cache(maxsize=32)
 def _asked(question: str) -> frozenset[str]:
     # The same question is asked of every candidate sentence of one answer: computed once.
-    return frozenset(normalize_term(w) for w in _WORD.findall(question.lower()))
+    return frozenset(normalize_term(w) for w in WORD.findall(question.lower()))
 
 
 def _new(text: str, asked: frozenset[str]) -> bool:
     """The span says something the question did not: one of its content words is new."""
-    words = [normalize_term(w) for w in _WORD.findall(text.lower())]
+    words = [normalize_term(w) for w in WORD.findall(text.lower())]
     return any(w not in asked and w not in STOPWORDS for w in words)
 
 
@@ -190,7 +188,7 @@ def _purpose(question: str) -> re.Pattern[str] | None:
     # The verb is the last plain word before any date: "... resign in June 2016?"
     words = [
         w
-        for w in _WORD.findall(m.group(1).lower())
+        for w in WORD.findall(m.group(1).lower())
         if len(w) >= 3 and w.isalpha() and w not in _NOT_NAMES
     ]
     if not words:
@@ -276,11 +274,11 @@ def best_span(sentence: str, kind: Kind, question: str) -> Span | None:
         return None
     asked = _asked(question) - STOPWORDS
     anchors = [
-        m.start() for m in _WORD.finditer(sentence) if normalize_term(m.group(0).lower()) in asked
+        m.start() for m in WORD.finditer(sentence) if normalize_term(m.group(0).lower()) in asked
     ]
 
     def key(span: Span) -> tuple[bool, bool, int]:
-        words = {normalize_term(w) for w in _WORD.findall(span.text.lower())}
+        words = {normalize_term(w) for w in WORD.findall(span.text.lower())}
         near = min((min(abs(a - span.start), abs(a - span.end)) for a in anchors), default=0)
         if kind == "figure":  # a figure without unit or scale is rarely the one asked for
             bare = not re.search(rf"[$£€¥%]|\d\s*{_SCALE}|\d\s+[a-z]", span.text)

@@ -26,10 +26,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from askarchive.answer.extractive import content_terms
 from askarchive.models import DateWindow, Turn
-from askarchive.search.querydates import _parse, tidy
-from askarchive.text import CALENDAR, DEMONYM, STOPWORDS, word_set
+from askarchive.search.querydates import split_dates, tidy
+from askarchive.text import CALENDAR, DEMONYM, STOPWORDS, content_terms, word_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,20 +297,20 @@ def _strip_end(text: str) -> str:
 
 def rewrite(question: str, history: Sequence[Turn]) -> Rewrite:
     """The standalone query and date window for ``question`` after ``history``."""
-    cleaned, own_window = _parse(question)
+    cleaned, own_window = split_dates(question)
     standalone = cleaned if re.search(r"\w", cleaned) else question.strip()
     if own_window is not None and own_window.use == "hint":
         standalone = question.strip()  # a hint's date words stay in the query (Archive.search)
     if not history:
         return Rewrite(standalone, own_window, False, "no earlier turns")
     prev = history[-1]
-    prev_query, _ = _parse(prev.query_used or prev.question)
+    prev_query, _ = split_dates(prev.query_used or prev.question)
     if not re.search(r"\w", prev_query):
         prev_query = prev.query_used or prev.question
     prev_ents = entities(prev_query)
     sources = [prev_ents]
     if prev.question and prev.question != prev.query_used:
-        sources.append(entities(_parse(prev.question)[0]))
+        sources.append(entities(split_dates(prev.question)[0]))
     sources.append(_by_mentions(entities(_answer_body(prev.answer_text)), prev.answer_text))
 
     def done(query: str, reason: str) -> Rewrite:

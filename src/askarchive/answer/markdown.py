@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from askarchive.models import Answer, Citation, DateWindow, Passage
-
-if TYPE_CHECKING:
-    from askarchive.archive import Archive
+from askarchive.text import one_line
 
 NO_ANSWER = "I found nothing in the archive that answers this question."
 SOURCES = "Sources"
@@ -46,7 +45,12 @@ Roots = Sequence[str | Path]
 
 
 # -- paths ------------------------------------------------------------------------------------
-def indexed_roots(archive: Archive) -> list[Path]:
+class _HasRoots(Protocol):
+    # An ``Archive``, named by what is used so this module does not import the facade.
+    def roots(self) -> list[Path]: ...
+
+
+def indexed_roots(archive: _HasRoots) -> list[Path]:
     """The folders (and files) given to ``index`` for this archive, as recorded in its store."""
     return archive.roots()
 
@@ -202,6 +206,59 @@ def hard_breaks(md: str) -> str:
     return "\n\n".join("  \n".join(s.rstrip() for s in p.split("\n")) for p in paragraphs)
 
 
+# -- answers as Markdown (the chat and the session export) ------------------------------------
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&=$^\"'])")
+
+
+def escape_markdown(text: str, *, flatten: bool = True) -> str:
+    """Make archive text render literally inside Markdown: no links, emphasis, HTML or headings.
+
+    Runs of whitespace become one space (an article's line break is not a paragraph on screen);
+    ``flatten=False`` keeps them, for a piece of a streamed reply whose spacing is still arriving.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", one_line(text) if flatten else text)
+
+
+def answer_markdown(answer: Answer) -> str:
+    """Answer sentences as one Markdown paragraph, each followed by its ``[n]`` marker.
+
+    Sentences an LLM wrote that failed the support check carry a visible warning.
+    """
+    if not answer.sentences:
+        return escape_markdown(answer.text)
+    lead = ""
+    if answer.lead is not None:
+        # The asked-for fact first, highlighted and cited; its sentence follows in full.
+        fact = escape_markdown(answer.lead.text)
+        lead = f"**{fact}** \\[{answer.lead.citation_index}\\]\n\n"
+    parts = []
+    for s in answer.sentences:
+        marker = f" \\[{s.citation_index}\\]" if s.citation_index else ""
+        if s.supported is False:
+            # An LLM sentence the check could not find in its source: say so where it is read.
+            why = f": {escape_markdown(s.note)}" if s.note else ""
+            marker += f" ⚠ *not supported by the source{why}*"
+        parts.append(escape_markdown(s.text) + marker)
+    return lead + " ".join(parts)
+
+
+def abstention_markdown(answer: Answer, roots: Roots = ()) -> str:
+    """What the archive lacks, then the closest passages one per line, all escaped."""
+    parts = answer_parts(answer, roots)
+    if parts.lines is None:  # an answer saved with older wording
+        return escape_markdown(answer.text)
+    md = escape_markdown(parts.body)
+    if parts.lines:
+        items = (escape_markdown(line.removeprefix("- ")) for line in parts.lines)
+        md += f"\n\n{escape_markdown(parts.heading)}\n\n" + "\n".join(f"- {i}" for i in items)
+    return md
+
+
+def cited_sentences(answer: Answer, number: int) -> list[str]:
+    """The answer sentences that cite source ``number`` (1-based)."""
+    return [s.text for s in answer.sentences if s.citation_index == number]
+
+
 def to_plain(md: str) -> str:
     """Markdown as plain text: emphasis markers and backslash escapes removed, links as their
     text, list items as ``- item`` one per line; line and paragraph breaks kept."""
@@ -273,12 +330,16 @@ __all__ = [
     "NO_ANSWER",
     "SOURCES",
     "AnswerParts",
+    "abstention_markdown",
     "abstention_text",
+    "answer_markdown",
     "answer_parts",
     "citation_line",
+    "cited_sentences",
     "closest_lines",
     "closest_markdown",
     "display_path",
+    "escape_markdown",
     "hard_breaks",
     "indexed_roots",
     "is_finished_answer",

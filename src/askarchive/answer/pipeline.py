@@ -13,17 +13,20 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from askarchive.answer.llm.config import LLMConfig
 from askarchive.errors import LLMUnavailable
-from askarchive.models import Answer, Turn
+from askarchive.models import Answer, DateWindow, Turn
 
 if TYPE_CHECKING:
-    from askarchive.answer.llm.answer import LLMConfig
-    from askarchive.archive import Archive
+    from askarchive.embed.embedding import Embedder
+    from askarchive.search.retriever import Retriever
+
+DateArg = str | dt.date | None
+# The since/until flags as a window (None when neither is given); raises BadInput on bad dates.
+WindowResolver = Callable[[DateArg, DateArg], DateWindow | None]
 
 
 def _llm_config(llm: LLMConfig | str | bool | None, model: str | None) -> LLMConfig | None:
-    from askarchive.answer.llm.answer import LLMConfig
-
     if llm is False:
         return None
     if isinstance(llm, LLMConfig):
@@ -32,11 +35,14 @@ def _llm_config(llm: LLMConfig | str | bool | None, model: str | None) -> LLMCon
 
 
 def answer_question(
-    archive: Archive,
     question: str,
     turns: Sequence[Turn],
-    since: str | dt.date | None,
-    until: str | dt.date | None,
+    *,
+    retriever: Retriever,
+    embedder: Embedder,
+    explicit_window: WindowResolver,
+    since: DateArg,
+    until: DateArg,
     llm: LLMConfig | str | bool | None,
     model: str | None,
     on_token: Callable[[str], None] | None,
@@ -44,6 +50,9 @@ def answer_question(
     source: str | None,
     k: int,
 ) -> Answer:
+    """Answer ``question`` after ``turns`` with what an open archive hands over: its retriever,
+    its embedder (for the query vector and the LLM answer's checks) and how it reads the
+    since/until flags. The archive itself is not passed, so this module never imports it."""
     from askarchive.answer.extractive import extractive_answer
     from askarchive.answer.followup import rewrite
     from askarchive.search.querydates import merge, parse_window
@@ -66,12 +75,12 @@ def answer_question(
             notice = f"LLM unavailable ({exc}); follow-up rewritten by rules"
 
     # Explicit since/until (flags, filters) win over any window read from the words.
-    explicit = archive.explicit_window(since, until)
+    explicit = explicit_window(since, until)
     window = merge(explicit, window) if explicit else window
-    qvec = archive.embedder.encode([query])[0]
+    qvec = embedder.encode([query])[0]
     # A window read from words ranks (or, naming publication, filters and widens when it
     # matches too little); the passages carry the window as it was finally used.
-    passages = archive.retriever.search(query, k, window=window, source=source, qvec=qvec)
+    passages = retriever.search(query, k, window=window, source=source, qvec=qvec)
     if passages:
         window = passages[0].window
 
@@ -83,7 +92,7 @@ def answer_question(
                 question,
                 passages,
                 config,
-                embed=archive.embedder.encode,
+                embed=embedder.encode,
                 on_token=on_token,
                 cancel=cancel,
                 window=window,
@@ -97,7 +106,7 @@ def answer_question(
             notice = f"{notice}; {fallback}" if notice else fallback
 
     # No ``embed``: embedding the candidate sentences dominated the answer step, and words plus
-    # the passages' similarity rank them as well (answer.py; figures in BENCHMARKS.md).
+    # the passages' similarity rank them as well (extractive.py; figures in BENCHMARKS.md).
     answer = extractive_answer(question, passages, window=window, query_used=query)
     answer.notice = notice
     return answer

@@ -1,6 +1,6 @@
 """Sentences of retrieved passages and the query words they share: the lexical side of answers.
 
-Split out of ``answer.py``: splitting passages into candidate sentences with exact offsets, the
+Split out of ``extractive.py``: splitting passages into candidate sentences with exact offsets, the
 content words of a query and of a sentence, and the weighted share of the query a sentence
 covers. Everything here is plain Python over short texts, so it costs a few milliseconds per
 question.
@@ -15,41 +15,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from askarchive.models import Passage
-from askarchive.text import CALENDAR, DEMONYM, STOPWORDS, sentence_spans
+from askarchive.text import (
+    CALENDAR,
+    DEMONYM,
+    POSSESSIVE,
+    STOPWORDS,
+    WORD,
+    content_terms,
+    normalize_term,
+    sentence_spans,
+)
 
 MIN_WORDS = 4
 MAX_SENTENCE_CHARS = 1000
-
-WORD = re.compile(r"\w+", re.UNICODE)
-_POSSESSIVE = re.compile(r"(?<=\w)['’]s?\b")
-
-
-def normalize_term(word: str) -> str:
-    """Lowercase and strip simple plurals so "refugees" meets "refugee"."""
-    w = word.lower()
-    if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 4 and w.endswith(("sses", "xes", "ches", "shes", "zes")):
-        return w[:-2]
-    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        return w[:-1]
-    return w
-
-
-def content_terms(text: str) -> list[str]:
-    """Content words of ``text``, normalised, in order, without repeats."""
-    seen: dict[str, None] = {}
-    for word in WORD.findall(_POSSESSIVE.sub("", text)):
-        term = normalize_term(word)
-        if word.lower() not in STOPWORDS and term not in STOPWORDS and term not in seen:
-            seen[term] = None
-    return list(seen)
 
 
 def query_weights(text: str) -> dict[str, float]:
     """Content words of a query with weights: names (capitalised mid-sentence) count double."""
     weights: dict[str, float] = {}
-    for i, m in enumerate(WORD.finditer(_POSSESSIVE.sub("", text))):
+    for i, m in enumerate(WORD.finditer(POSSESSIVE.sub("", text))):
         word = m.group(0)
         term = normalize_term(word)
         if word.lower() in STOPWORDS or term in STOPWORDS:
@@ -64,7 +48,7 @@ def names(text: str) -> list[set[str]]:
     groups: list[set[str]] = []
     prev_end = -2
     # A possessive ends a name: "Suriname's Suralco" is two names, not one.
-    for i, m in enumerate(WORD.finditer(_POSSESSIVE.sub("  ", text))):
+    for i, m in enumerate(WORD.finditer(POSSESSIVE.sub("  ", text))):
         word = m.group(0)
         if i == 0 or not word[:1].isupper() or word.lower() in _NOT_NAMES:
             continue

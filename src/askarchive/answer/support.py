@@ -2,7 +2,7 @@
 
 ``support`` scores the passages a question retrieved, roughly 0..1; below ``ABSTAIN_THRESHOLD``
 the answer says the archive has nothing on it. ``reporting`` sets aside passages that cannot
-report the event a question dates. Split out of ``answer.py``, which ranks and quotes sentences.
+report the event a question dates. Split out of ``extractive.py``, which ranks and quotes sentences.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from askarchive.answer.sentences import (
     Sentence,
     candidates,
-    content_terms,
     coverage,
     names,
     query_weights,
 )
 from askarchive.models import DateWindow, Passage
+from askarchive.text import content_terms
 
 ABSTAIN_THRESHOLD = 0.45
 """Minimum ``support`` for an extractive answer; below it the answer abstains.

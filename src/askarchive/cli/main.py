@@ -36,6 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_option(p)
     p.add_argument("--rebuild", action="store_true", help="start the index over from scratch")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--encoder",
+        choices=["int8", "fp32"],
+        default=None,
+        help="vector variant of a new index or a rebuild (default fp32; an index keeps its own)",
+    )
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="where embedding runs (default auto: a GPU when one is reported, else the CPU)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="embed on Ray: a local Ray for this run, or the cluster at ADDRESS "
+        "(HOST:6379, ray://HOST:10001, auto); needs `pip install 'askarchive[ray]'`",
+    )
 
     p = sub.add_parser("stats", help="what the index holds")
     _add_index_option(p)
@@ -124,10 +145,19 @@ def cmd_index(args: argparse.Namespace) -> int:
     from askarchive.cli import render
 
     # With --rebuild even a damaged index opens: the rebuild moves its files aside.
-    archive = Archive.open(args.index, model=args.model, create=True, rebuild=args.rebuild)
+    archive = Archive.open(
+        args.index, model=args.model, create=True, rebuild=args.rebuild, encoder=args.encoder
+    )
     with archive, _Interrupts() as cancel, render.IndexProgress(enabled=not args.json) as bar:
         try:
-            report = archive.index(args.paths, rebuild=args.rebuild, progress=bar, cancel=cancel)
+            report = archive.index(
+                args.paths,
+                rebuild=args.rebuild,
+                progress=bar,
+                cancel=cancel,
+                ray=args.ray,
+                device=args.device,
+            )
         except AskArchiveError as err:
             report = getattr(err, "report", None)
             if report is not None:
@@ -179,7 +209,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from askarchive.answer.llm.answer import LLMConfig
+    from askarchive.answer.llm.config import LLMConfig
     from askarchive.answer.markdown import indexed_roots
     from askarchive.cli import render
 

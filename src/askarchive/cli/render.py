@@ -78,9 +78,14 @@ class IndexProgress:
             rate = ""
             task = self._progress.tasks[-1]
             if task.elapsed:
-                rate = f"{p.chunks_done / task.elapsed:5.1f} chunks/s"
+                secs = task.elapsed
+                rate = f"{p.done / secs:5.1f} articles/s, {p.chunks_done / secs:.0f} chunks/s"
             detail = f"chunks · {p.done}/{p.total} articles · {rate}"
-            self._progress.update(self._task, completed=p.chunks_done, detail=detail)
+            # Totals grow while files are still being parsed (the indexer estimates the rest),
+            # so the ETA column follows them.
+            self._progress.update(
+                self._task, completed=p.chunks_done, total=p.chunks_total or None, detail=detail
+            )
         else:
             self._progress.update(self._task, completed=p.done, detail="files")
 

@@ -1,59 +1,45 @@
 """Text to vectors. The default is the bundled all-MiniLM-L6-v2, loaded offline on first use.
 
-Two embedders share one small protocol so the indexer, retriever and answerer never care which
-one they hold: the real sentence-transformers model, and ``HashEmbedder``, a deterministic
-bag-of-words stand-in that lets unit tests run in milliseconds without torch.
+The indexer, retriever and answerer hold any object with the small ``Embedder`` protocol, so
+tests swap in a deterministic stand-in (tests/fakes.py) that runs without torch. Questions may
+go through ONNX Runtime (fastpath.py, on the variant's file made by variants.py), and so does
+bulk embedding unless it runs on PyTorch; runtime.py holds what the paths share.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from askarchive.errors import StoreMismatch
+from askarchive.embed.runtime import model_features, offline_environment, torch_vectors
+from askarchive.errors import AskArchiveError, BadInput, StoreMismatch
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
-# Nothing leaves the machine (README "Safety"). The model is a local folder, so the Hugging Face
-# libraries never need the network. onnxruntime's official builds carry Microsoft's 1DS
-# telemetry: from native threads, some seconds after the runtime starts, it looks up and posts
-# to mobile.events.data.microsoft.com, and it keeps a device id and an event database under
-# ~/.cache/Microsoft/DeveloperTools. ``ORT_DISABLE_TELEMETRY=1`` stops all of that, but only when
-# it is in the environment before onnxruntime is imported (``disable_telemetry_events()`` comes
-# too late). So the switches are set when this module is imported, and again just before each of
-# those libraries is; child processes (the ONNX export) inherit them.
-TELEMETRY_OFF = {"ORT_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}
-HUB_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-
-
-def offline_environment() -> None:
-    """Switch off every library's telemetry and hub access for this process and its children.
-
-    Telemetry switches are forced; the hub switches are defaults, so a program that embeds
-    askarchive and set them itself keeps its choice (askarchive loads only local folders).
-    """
-    os.environ.update(TELEMETRY_OFF)
-    for name, value in HUB_OFFLINE.items():
-        os.environ.setdefault(name, value)
-
-
-offline_environment()
-
 # Up to this many texts (a question, a rewritten follow-up) skip ``encode``'s batching machinery.
 SMALL_BATCH = 4
 
 
-class Embedder(Protocol):
-    name: str
+class BatchEncoder(Protocol):
+    """Turns many texts into vectors: what indexing needs once the chunks are cut."""
+
     dim: int
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text, in input order."""
+        ...
+
+
+class Embedder(BatchEncoder, Protocol):
+    """A model as the whole pipeline sees it: its tokens (for chunking) and its vectors."""
+
+    name: str
     max_tokens: int
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -62,10 +48,6 @@ class Embedder(Protocol):
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         """Character span of every model token in ``text`` (special tokens excluded)."""
-        ...
-
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """L2-normalised float32 vectors, one row per text, in input order."""
         ...
 
 
@@ -94,20 +76,34 @@ def resolve_model_path(model: str | None) -> tuple[str, str]:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded lazily: nothing heavy happens until first use."""
 
-    def __init__(self, model: str | None = None, *, fast_queries: bool = True) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        fast_queries: bool = True,
+        encoder: str = "fp32",
+        device: str = "auto",
+    ) -> None:
+        from askarchive.embed.fastpath import OnnxPaths
+        from askarchive.embed.variants import DEVICES
+
         self.name, self._path = resolve_model_path(model)
+        if device not in DEVICES:
+            raise BadInput(f"unknown device {device!r}; use one of: {', '.join(DEVICES)}")
+        # The variant of the vectors (variants.py): questions and bulk use the same one.
+        self.encoder = encoder
+        self.device = device
+        self._onnx = OnnxPaths(self.name, self._path, encoder)
+        self._bulk_choice: tuple[str, str] | None = None
         self._model = None
         self._tokenizer = None
         self._lock = threading.Lock()
         self._dim: int | None = None
         self._max_tokens: int | None = None
-        # Questions go through ONNX Runtime once an export of this model is cached (see
-        # queryencoder.py); until then, or with fast_queries=False, through PyTorch.
+        # fp32 questions go through ONNX Runtime once its file is cached (variants.py); until
+        # then, or with fast_queries=False, through PyTorch. int8 has no PyTorch form.
         self.fast_queries = fast_queries
         self.query_backend = "torch"
-        self._query_encoder: Any = None
-        self._query_lock = threading.Lock()
-        self._looked_for_export = False
 
     # The tokenizer loads in ~0.1 s from tokenizer.json, so chunking and manifest checks never
     # pay for importing torch.
@@ -153,7 +149,8 @@ class SentenceTransformerEmbedder:
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        """Whether questions can be embedded without loading anything more."""
+        return self._model is not None or self._onnx.ready
 
     def load(self):
         with self._lock:
@@ -173,42 +170,66 @@ class SentenceTransformerEmbedder:
     def prepare_queries(self, *, export: bool = True) -> str:
         """Switch questions to the ONNX Runtime encoder and return which backend they use.
 
-        Opens the cached export of this model, or with ``export`` makes it first (about 20 s in
-        a child process, once per model and machine). Any failure leaves PyTorch in use, with
-        the reason in ``query_backend``.
+        Opens the cached file of this model's variant, or with ``export`` makes it first (about
+        30 s in child processes, once per model and machine). Neither imports torch here. If
+        the fp32 file cannot be used, questions stay on PyTorch, with the reason in
+        ``query_backend``; an int8 file that cannot be made is an error.
         """
-        model = self.load()
-        if not self.fast_queries:
+        if self.encoder == "fp32" and not self.fast_queries:
+            self.load()
             self.query_backend = "torch (fast_queries=False)"
             return self.query_backend
-        with self._query_lock:
-            self._open_query_encoder(model, export=export)
+        if self._onnx.question(make=export) is not None:
+            self.query_backend = "onnxruntime"
+        elif self.encoder != "fp32":
+            if export:
+                raise self._unavailable()
+            self.query_backend = f"none yet ({self._onnx.reason})"
+        else:
+            self.query_backend = f"torch ({self._onnx.reason})"
+            self.load()
         return self.query_backend
 
-    def _open_query_encoder(self, model: Any, *, export: bool) -> None:
-        from askarchive.embed import queryencoder as qe
+    def _unavailable(self) -> AskArchiveError:
+        return AskArchiveError(
+            f"the {self.encoder} encoder cannot be made or opened ({self._onnx.reason}); "
+            "check free space in the cache folder, or rebuild the index with --encoder fp32"
+        )
 
-        self._looked_for_export = True
-        if self._query_encoder is not None:
-            return
-        try:
-            path = qe.cache_path(self.name, self._path)
-            if not path.exists():
-                if not export:
-                    raise qe.EncoderUnavailable("no export cached yet; warm_up() makes one")
-                qe.export_in_child(self._path, path)
-                qe.prune(path)
-            self._query_encoder = qe.open_checked(path, model)
-            self.query_backend = "onnxruntime"
-        except (qe.EncoderUnavailable, OSError) as exc:
-            self.query_backend = f"torch ({exc})"
+    def set_device(self, device: str) -> None:
+        """Where bulk embedding runs from now on: ``auto``, ``cpu`` or ``cuda``."""
+        from askarchive.embed.variants import DEVICES
+
+        if device not in DEVICES:
+            raise BadInput(f"unknown device {device!r}; use one of: {', '.join(DEVICES)}")
+        if device != self.device:
+            self.device, self._bulk_choice = device, None
+
+    def bulk_backend(self) -> tuple[str, str]:
+        """(device, runtime) that embeds many texts at once (``variants.choose_device``)."""
+        if self._bulk_choice is None:
+            from askarchive.embed.variants import choose_device
+
+            self._bulk_choice = choose_device(self.device, self.encoder)
+        return self._bulk_choice
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        model = self.load()
         if len(texts) <= SMALL_BATCH:
-            return self._encode_question(model, texts)
+            return self._encode_question(texts)
+        device, runtime = self.bulk_backend()
+        if runtime == "onnxruntime":
+            from askarchive.embed.ortencoder import EncoderUnavailable
+
+            try:
+                return self._onnx.bulk(device).encode(texts, batch_size)
+            except EncoderUnavailable as exc:
+                self._onnx.reason = str(exc)
+                raise self._unavailable() from exc
+        model = self.load()
+        if device != "cpu" and str(model.device) == "cpu":
+            model.to(device)
         # sentence-transformers sorts each call by length, so batches hold similar lengths and
         # padding stays small; callers pass large groups to benefit.
         vecs = model.encode(
@@ -220,21 +241,20 @@ class SentenceTransformerEmbedder:
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
-    def _encode_question(self, model: Any, texts: Sequence[str]) -> np.ndarray:
-        # The first question opens a cached export if there is one (a fraction of a second);
-        # it never waits for an export another thread is making.
-        if (
-            self.fast_queries
-            and not self._looked_for_export
-            and self._query_lock.acquire(blocking=False)
-        ):
-            try:
-                self._open_query_encoder(model, export=False)
-            finally:
-                self._query_lock.release()
-        if not (self.fast_queries and self._query_encoder is not None):
-            return self._encode_small(model, texts)
-        return self._query_encoder.run(model_features(model, texts))
+    def _encode_question(self, texts: Sequence[str]) -> np.ndarray:
+        # The first fp32 question opens a cached file if there is one (a fraction of a second)
+        # and never waits for one another thread is making; int8 makes its file if need be.
+        onnx = None
+        if self.encoder != "fp32":
+            onnx = self._onnx.question(make=True)
+            if onnx is None:
+                raise self._unavailable()
+        elif self.fast_queries:
+            onnx = self._onnx.question(make=False, wait=False)
+        if onnx is not None:
+            self.query_backend = "onnxruntime"
+            return onnx.run(onnx.featurizer(texts))
+        return self._encode_small(self.load(), texts)
 
     @staticmethod
     def _encode_small(model: Any, texts: Sequence[str]) -> np.ndarray:
@@ -255,64 +275,3 @@ class SentenceTransformerEmbedder:
             return torch_vectors(model, features)
         finally:
             torch.set_num_threads(threads)
-
-
-def model_features(model: Any, texts: Sequence[str]) -> dict[str, Any]:
-    """``texts`` tokenized by the sentence-transformers model itself, as tensors."""
-    # ``preprocess`` replaced ``tokenize`` in sentence-transformers 6 (which warns on the old).
-    prepare = getattr(model, "preprocess", None) or model.tokenize
-    return prepare(list(texts))
-
-
-def torch_vectors(model: Any, features: dict[str, Any]) -> np.ndarray:
-    """Unit-length sentence vectors from one PyTorch forward pass over ``features``."""
-    import torch
-
-    with torch.inference_mode():
-        # A copy: the model's modules add their outputs to the dict they are given.
-        out = model.forward(dict(features))["sentence_embedding"]
-        out = torch.nn.functional.normalize(out, p=2, dim=1)
-    return np.ascontiguousarray(out.numpy(), dtype=np.float32)
-
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-class HashEmbedder:
-    """Deterministic bag-of-words vectors for unit tests: texts sharing words are similar.
-
-    Not a language model; it exists so tests of storage, retrieval plumbing and the UI run without
-    torch. Tokens are whitespace-separated words.
-    """
-
-    def __init__(self, dim: int = 64, max_tokens: int = 64, name: str = "hash-test") -> None:
-        self.dim = dim
-        self.max_tokens = max_tokens
-        self.name = name
-        self.calls = 0
-        self.encoded = 0
-
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in _WORD.finditer(text)]
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [len(_WORD.findall(t)) for t in texts]
-
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        self.calls += 1
-        self.encoded += len(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in _WORD.findall(text.lower()):
-                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-                out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
-            norm = float(np.linalg.norm(out[row]))
-            if norm > 0:
-                out[row] /= norm
-            else:
-                out[row, 0] = 1.0
-        return out
-
-
-def default_embedder(model: str | None = None) -> Embedder:
-    return SentenceTransformerEmbedder(model)

@@ -12,21 +12,20 @@ file's size and mtime, so a later run that does not re-read the unchanged file s
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from askarchive.embed.embedding import Embedder
+from askarchive.embed.embedding import BatchEncoder, Embedder
 from askarchive.errors import AskArchiveError, NothingIndexed
-from askarchive.index.chunking import ChunkSettings, chunk_article
-from askarchive.models import Article, Chunk, IndexReport, Skipped
+from askarchive.index.chunking import ChunkSettings
+from askarchive.index.work import FileWork, Parser, Pending, _Message
+from askarchive.models import IndexReport, Skipped
 from askarchive.store.sqlite import Store
 
 # Most chunks per commit. Chunks are embedded in length-sorted mini-batches within a commit, so
@@ -60,58 +59,6 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-@dataclass
-class _Pending:
-    article: Article
-    content_hash: str
-    chunks: list[Chunk]
-    texts: list[str]
-    replaces: bool  # an older version of this article is stored
-    vectors: np.ndarray | None = None
-    committed: bool = False
-
-
-@dataclass
-class _FileWork:
-    """What one changed file contributes; its `files` row is written with its last article."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    remaining: int = 0
-    pending: list[_Pending] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    warnings: list[Skipped] = field(default_factory=list)
-
-    def mark_done(self, store: Store) -> None:
-        """Record the file as indexed, with what it could not contribute (in a transaction)."""
-        store.set_file(self.path, self.size, self.mtime_ns)
-        store.set_file_report(
-            self.path,
-            self.size,
-            self.mtime_ns,
-            [(s.path, s.reason) for s in self.skipped],
-            [(w.path, w.reason) for w in self.warnings],
-        )
-
-
-def content_hash(article: Article) -> str:
-    payload = json.dumps(
-        [
-            article.title,
-            article.body,
-            article.date.isoformat() if article.date else None,
-            article.date_source,
-            article.url,
-            article.source_id,
-            article.metadata,
-        ],
-        ensure_ascii=False,
-        sort_keys=True,
-    )
-    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
-
-
 def _under(path: str, roots: Sequence[Path]) -> bool:
     return any(path == str(r) or path.startswith(str(r) + os.sep) for r in roots)
 
@@ -124,113 +71,251 @@ def run_index(
     *,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    encoder: BatchEncoder | None = None,
 ) -> IndexReport:
-    """Index ``paths`` into ``store`` (which the caller has locked and checked)."""
-    from askarchive.ingest import discover, parse_file
+    """Index ``paths`` into ``store`` (which the caller has locked and checked).
 
-    started = time.perf_counter()
-    report = IndexReport()
-    notify = progress or (lambda _p: None)
-    roots = [Path(p).expanduser().resolve() for p in paths]
-    # Recorded so that paths can be shown relative to the folder they were indexed from.
-    store.add_roots(r for r in roots if r.exists())
-    files, skipped = discover(paths)
-    report.skipped.extend(skipped)
-    known = store.known_files()
-    earlier = store.file_reports()
+    ``embedder`` cuts the chunks (its tokenizer) and names the model; ``encoder``, when given,
+    turns the chunk texts into vectors in its place (another runtime or machine running the same
+    model: its vectors must match the embedder's).
+    """
+    run = _Run(store, embedder, encoder or embedder, settings, progress, cancel)
+    work = run.scan(paths)
+    with Parser(work, embedder, settings, store) as parser:
+        run.embed_all(parser)
+    run.finish(paths)
+    return run.report
 
-    # Removed files: under a root we were given, known before, absent now.
-    present = {str(f) for f in files}
-    gone = [p for p in known if _under(p, roots) and p not in present]
 
-    work: list[_FileWork] = []
-    for i, f in enumerate(files):
-        notify(Progress("scan", i + 1, len(files)))
-        try:
-            st = f.stat()
-        except OSError as exc:
-            report.skipped.append(Skipped(str(f), f"cannot read: {exc.strerror}"))
-            continue
-        if known.get(str(f)) == (st.st_size, st.st_mtime_ns):
-            report.unchanged += len(store.article_ids_for_path(str(f)))
-            # Not re-read, but whatever it could not contribute is still missing: say so again.
-            size, mtime_ns, skipped_before, warned_before = earlier.get(str(f), (-1, -1, [], []))
-            if (size, mtime_ns) == (st.st_size, st.st_mtime_ns):
-                report.skipped += [Skipped(p, r) for p, r in skipped_before]
-                report.warnings += [Skipped(p, r) for p, r in warned_before]
-            continue
-        work.append(_FileWork(str(f), st.st_size, st.st_mtime_ns))
+def embed_batch(
+    encoder: BatchEncoder,
+    items: Sequence[Pending],
+    mini: int,
+    *,
+    stop: Callable[[], bool],
+    after: Callable[[int], None],
+) -> bool:
+    """Set ``vectors`` on each of ``items`` by encoding their chunk texts with ``encoder``.
 
-    removed_chunks: list[int] = []
-    if gone:
-        with store.transaction():
+    Texts go in length-sorted mini-batches of at most ``mini`` (so little is padding); an article
+    gets its vectors as soon as its last chunk is encoded. ``after(n)`` runs after each
+    mini-batch of ``n`` texts (progress, commits by time); ``stop()`` is checked before each.
+    Returns False if stopped before every article was encoded.
+    """
+    flat = [(p, j) for p in items for j in range(len(p.texts))]
+    flat.sort(key=lambda pj: pj[0].chunks[pj[1]].tokens)
+    out = {id(p): np.zeros((len(p.texts), encoder.dim), np.float32) for p in items}
+    filled = {id(p): 0 for p in items}
+    # Equal-sized mini-batches of at most ``mini``: no small remainder at the end.
+    parts = max(1, -(-len(flat) // mini))
+    bounds = [len(flat) * q // parts for q in range(parts + 1)]
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        if stop():
+            break
+        part = flat[start:end]
+        vecs = encoder.encode([p.texts[j] for p, j in part], batch_size=mini)
+        for (p, j), v in zip(part, vecs, strict=True):
+            out[id(p)][j] = v
+            filled[id(p)] += 1
+            if filled[id(p)] == len(p.texts):
+                p.vectors = out[id(p)]
+        after(len(part))
+    return all(p.vectors is not None for p in items)
+
+
+class _Run:
+    """One ``run_index`` call: its steps in order, and the report and counters they share."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        encoder: BatchEncoder,
+        settings: ChunkSettings,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.started = time.perf_counter()
+        self.store = store
+        self.embedder = embedder
+        self.encoder = encoder
+        self.settings = settings
+        self.notify: ProgressCallback = progress or (lambda _p: None)
+        self.cancel = cancel
+        self.report = IndexReport()
+        self.articles_total = 0
+        self.articles_done = 0
+        self.chunks_total = 0
+        self.chunks_done = 0
+        # Totals for progress while the parser is still running (0: the counts are exact).
+        self.articles_expected = 0
+        self.chunks_expected = 0
+        self.last_commit = time.monotonic()
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def _embed_progress(self, phase: str = "embed") -> Progress:
+        articles = max(self.articles_total, self.articles_expected)
+        chunks = max(self.chunks_total, self.chunks_expected)
+        return Progress(phase, self.articles_done, articles, self.chunks_done, chunks)
+
+    def _drop_vectors(self, chunk_ids: list[int]) -> None:
+        empty = np.zeros((0, self.embedder.dim), np.float32)
+        self.store.apply_to_faiss([], empty, chunk_ids)
+
+    # -- step 1: which files changed ----------------------------------------------------------
+    def scan(self, paths: Sequence[str | Path]) -> list[FileWork]:
+        """Find the files under ``paths``; forget removed ones; return the new or changed ones."""
+        from askarchive.ingest import discover
+
+        store, report = self.store, self.report
+        roots = [Path(p).expanduser().resolve() for p in paths]
+        # Recorded so that paths can be shown relative to the folder they were indexed from.
+        store.add_roots(r for r in roots if r.exists())
+        files, skipped = discover(paths)
+        report.skipped.extend(skipped)
+        known = store.known_files()
+        earlier = store.file_reports()
+
+        work: list[FileWork] = []
+        for i, f in enumerate(files):
+            self.notify(Progress("scan", i + 1, len(files)))
+            try:
+                st = f.stat()
+            except OSError as exc:
+                report.skipped.append(Skipped(str(f), f"cannot read: {exc.strerror}"))
+                continue
+            if known.get(str(f)) == (st.st_size, st.st_mtime_ns):
+                report.unchanged += len(store.article_ids_for_path(str(f)))
+                # Not re-read, but whatever it could not contribute is still missing: say so.
+                size, mtime_ns, skipped_before, warned_before = earlier.get(
+                    str(f), (-1, -1, [], [])
+                )
+                if (size, mtime_ns) == (st.st_size, st.st_mtime_ns):
+                    report.skipped += [Skipped(p, r) for p, r in skipped_before]
+                    report.warnings += [Skipped(p, r) for p, r in warned_before]
+                continue
+            work.append(FileWork(str(f), st.st_size, st.st_mtime_ns))
+
+        # Removed files: under a root we were given, known before, absent now.
+        present = {str(f) for f in files}
+        self._forget([p for p in known if _under(p, roots) and p not in present])
+        return work
+
+    def _forget(self, gone: list[str]) -> None:
+        """Delete the articles of files that no longer exist, in one transaction."""
+        if not gone:
+            return
+        removed: list[int] = []
+        with self.store.transaction():
             for path in gone:
-                ids = store.article_ids_for_path(path)
-                removed_chunks += store.delete_articles(ids)
-                store.forget_file(path)
-                store.forget_file_report(path)
-                report.removed += len(ids)
-            store.bump_generation()
-        store.apply_to_faiss([], np.zeros((0, embedder.dim), np.float32), removed_chunks)
+                ids = self.store.article_ids_for_path(path)
+                removed += self.store.delete_articles(ids)
+                self.store.forget_file(path)
+                self.store.forget_file_report(path)
+                self.report.removed += len(ids)
+            self.store.bump_generation()
+        self._drop_vectors(removed)
 
-    # Parse changed files and decide per article: unchanged, new, edited, or vanished.
-    pending: list[_Pending] = []
-    quiet: list[_FileWork] = []  # changed on disk but no article needs embedding
-    for i, fw in enumerate(work):
-        notify(Progress("parse", i + 1, len(work)))
-        result = parse_file(Path(fw.path))
-        fw.skipped += result.skipped
-        fw.warnings += result.warnings
-        stored = store.article_hashes(fw.path)
-        seen: set[str] = set()
-        for article in result.articles:
-            if article.id in seen:
-                continue
-            seen.add(article.id)
-            h = content_hash(article)
-            if stored.get(article.id) == h:
-                report.unchanged += 1
-                continue
-            chunks, texts = chunk_article(article, embedder, settings)
-            if not chunks:
-                fw.skipped.append(Skipped(fw.path, f"article {article.title!r} has no text"))
-                continue
-            p = _Pending(article, h, chunks, texts, replaces=article.id in stored)
-            fw.pending.append(p)
-            pending.append(p)
-        fw.remaining = len(fw.pending)
+    # -- step 2: take the parser's articles as they come -------------------------------------
+    def _receive(self, msg: _Message, parser: Parser) -> Pending | None:
+        """Account for one message of the parser; return the article it brings, if any."""
+        kind, fw, payload = msg
+        if kind == "article":
+            assert isinstance(payload, Pending)
+            fw.remaining += 1
+            self.articles_total += 1
+            self.chunks_total += len(payload.chunks)
+            return payload
+        assert isinstance(payload, list)
+        report, store = self.report, self.store
+        fw.closed = True
+        report.unchanged += parser.unchanged.pop(fw.path, 0)
         report.skipped += fw.skipped
         report.warnings += fw.warnings
-        vanished = [aid for aid in stored if aid not in seen]
-        if vanished or not fw.pending:
-            # Deletions inside a changed file and files with nothing to embed commit at once.
+        if payload or fw.remaining == 0:
+            # Deletions inside a changed file, and a file whose articles are all committed (or
+            # that had none to embed), commit at once.
             with store.transaction():
-                removed = store.delete_articles(vanished)
-                if not fw.pending:
+                removed = store.delete_articles(payload)
+                if fw.remaining == 0:
                     fw.mark_done(store)
                 store.bump_generation()
-            store.apply_to_faiss([], np.zeros((0, embedder.dim), np.float32), removed)
-            report.removed += len(vanished)
-        if not fw.pending:
-            quiet.append(fw)
+            self._drop_vectors(removed)
+            report.removed += len(payload)
+        return None
 
-    owner = {id(p): fw for fw in work for p in fw.pending}
-    total_chunks = sum(len(p.chunks) for p in pending)
-    done_chunks = 0
-    notify(Progress("embed", 0, len(pending), 0, total_chunks))
+    def _estimate(self, parser: Parser) -> None:
+        """Totals for the progress bar while files are still being parsed: what is known, plus
+        the files not parsed yet at the rate of articles and chunks per byte seen so far."""
+        left = parser.bytes_total - parser.bytes_done
+        if left <= 0 or parser.bytes_done <= 0:
+            return
+        per_byte = parser.announced / parser.bytes_done
+        self.articles_expected = self.articles_total + int(left * per_byte)
+        per_article = self.chunks_total / max(1, self.articles_total)
+        self.chunks_expected = self.chunks_total + int(left * per_byte * per_article)
 
-    articles_done = 0
-    last_commit = time.monotonic()
+    # -- step 3: embed and commit, in batches sized by time -----------------------------------
+    def embed_all(self, parser: Parser) -> None:
+        """Embed the parser's articles in batches while it parses the next ones, committing
+        whole articles at least every COMMIT_SECONDS; stops early (after committing what is
+        done) when cancelled."""
+        self.last_commit = time.monotonic()
+        # The first batch is the smallest: the embedding rate is unknown until it is measured
+        # (and the first call may load the model). Each later batch is sized from the last rate.
+        smallest = min(MIN_BATCH, MINI_BATCH, COMMIT_CHUNKS)
+        budget = smallest
+        messages = iter(parser)
+        more = True
+        while more and not self.cancelled():
+            batch: list[Pending] = []
+            size = 0
+            while size < budget:
+                msg = next(messages, None)
+                if msg is None:
+                    more = False
+                    break
+                p = self._receive(msg, parser)
+                if p is not None:
+                    batch.append(p)
+                    size += len(p.chunks)
+            self._estimate(parser)
+            self.notify(self._embed_progress())
+            if not batch:
+                continue
+            t0 = time.monotonic()
+            # A remote encoder (Ray) spreads one call over its workers: it gets the whole batch.
+            remote = getattr(self.encoder, "remote", False)
+            complete = self._embed(batch, size if remote else min(MINI_BATCH, budget))
+            took = time.monotonic() - t0
+            self._commit(batch)
+            if not complete:
+                break
+            rate = size / max(took, 1e-6)
+            budget = int(min(COMMIT_CHUNKS, max(smallest, rate * COMMIT_SECONDS * BATCH_SHARE)))
+        self.articles_expected = self.chunks_expected = 0
 
-    def cancelled() -> bool:
-        return cancel is not None and cancel.is_set()
+    def _embed(self, batch: list[Pending], mini: int) -> bool:
+        """Embed one batch; False if cancelled part-way. If COMMIT_SECONDS pass since the last
+        commit, the articles finished so far are committed at once (the machine slowed down
+        more than the batch size allowed for)."""
 
-    def commit(items: list[_Pending]) -> None:
+        def after(n: int) -> None:
+            self.chunks_done += n
+            self.notify(self._embed_progress())
+            if time.monotonic() - self.last_commit >= COMMIT_SECONDS:
+                self._commit(batch)
+
+        return embed_batch(self.encoder, batch, mini, stop=self.cancelled, after=after)
+
+    def _commit(self, items: list[Pending]) -> None:
         """Commit the embedded, not yet committed articles of ``items`` in one transaction."""
-        nonlocal articles_done, last_commit
         ready = [p for p in items if p.vectors is not None and not p.committed]
         if not ready:
             return
+        store = self.store
         added_ids: list[int] = []
         added_vecs: list[np.ndarray] = []
         removed: list[int] = []
@@ -241,92 +326,46 @@ def run_index(
                 assert p.vectors is not None
                 added_ids += store.insert_article(p.article, p.content_hash, p.chunks, p.vectors)
                 added_vecs.append(p.vectors)
-                fw = owner[id(p)]
-                fw.remaining -= 1
-                if fw.remaining == 0:
-                    fw.mark_done(store)
+                p.file.remaining -= 1
+                if p.file.remaining == 0 and p.file.closed:
+                    p.file.mark_done(store)
             store.bump_generation()
         store.apply_to_faiss(added_ids, np.concatenate(added_vecs), removed)
         for p in ready:
             p.committed = True
             if p.replaces:
-                report.updated += 1
+                self.report.updated += 1
             else:
-                report.added += 1
-            report.chunks += len(p.chunks)
-        articles_done += len(ready)
-        last_commit = time.monotonic()
+                self.report.added += 1
+            self.report.chunks += len(p.chunks)
+        self.articles_done += len(ready)
+        self.last_commit = time.monotonic()
 
-    def embed(items: list[_Pending], mini: int) -> bool:
-        """Embed a batch in length-sorted mini-batches; False if cancelled part-way.
+    # -- step 4: save and report --------------------------------------------------------------
+    def finish(self, paths: Sequence[str | Path]) -> None:
+        """Save the vectors and complete the report; an index left empty is an error."""
+        report = self.report
+        report.interrupted = self.cancelled()
+        self.notify(self._embed_progress("save"))
+        self.store.save_faiss()
+        report.seconds = time.perf_counter() - self.started
+        self.notify(self._embed_progress("done"))
 
-        If COMMIT_SECONDS pass since the last commit, the articles finished so far are committed
-        at once (the machine slowed down more than the batch size allowed for).
-        """
-        nonlocal done_chunks
-        flat = [(p, j) for p in items for j in range(len(p.texts))]
-        flat.sort(key=lambda pj: pj[0].chunks[pj[1]].tokens)
-        out = {id(p): np.zeros((len(p.texts), embedder.dim), np.float32) for p in items}
-        filled = {id(p): 0 for p in items}
-        # Equal-sized mini-batches of at most ``mini``: no small remainder at the end.
-        parts = max(1, -(-len(flat) // mini))
-        bounds = [len(flat) * q // parts for q in range(parts + 1)]
-        for start, end in zip(bounds[:-1], bounds[1:], strict=True):
-            if cancelled():
-                break
-            part = flat[start:end]
-            vecs = embedder.encode([p.texts[j] for p, j in part], batch_size=mini)
-            for (p, j), v in zip(part, vecs, strict=True):
-                out[id(p)][j] = v
-                filled[id(p)] += 1
-                if filled[id(p)] == len(p.texts):
-                    p.vectors = out[id(p)]
-            done_chunks += len(part)
-            notify(Progress("embed", articles_done, len(pending), done_chunks, total_chunks))
-            if time.monotonic() - last_commit >= COMMIT_SECONDS:
-                commit(items)
-        return all(p.vectors is not None for p in items)
-
-    # The first batch is the smallest: the embedding rate is unknown until it is measured (and
-    # the first call may load the model). Each later batch is sized from the last rate.
-    smallest = min(MIN_BATCH, MINI_BATCH, COMMIT_CHUNKS)
-    budget = smallest
-    i = 0
-    while i < len(pending) and not cancelled():
-        batch: list[_Pending] = []
-        size = 0
-        while i < len(pending) and (not batch or size < budget):
-            batch.append(pending[i])
-            size += len(pending[i].chunks)
-            i += 1
-        t0 = time.monotonic()
-        complete = embed(batch, min(MINI_BATCH, budget))
-        took = time.monotonic() - t0
-        commit(batch)
-        if not complete:
-            break
-        rate = size / max(took, 1e-6)
-        budget = int(min(COMMIT_CHUNKS, max(smallest, rate * COMMIT_SECONDS * BATCH_SHARE)))
-
-    report.interrupted = cancelled()
-    notify(Progress("save", articles_done, len(pending), done_chunks, total_chunks))
-    store.save_faiss()
-    report.seconds = time.perf_counter() - started
-    notify(Progress("done", articles_done, len(pending), done_chunks, total_chunks))
-
-    if store.counts()[0] == 0 and not report.interrupted:
-        where = " ".join(str(p) for p in paths)
-        if report.skipped:
-            msg = (
-                f"nothing could be indexed from {where}: all {len(report.skipped)} inputs were "
-                "skipped; see the reasons above (or run with --json)"
-            )
-        else:
-            msg = f"no articles found in {where}; point `askarchive index` at a folder of articles"
-        err = NothingIndexed(msg)
-        err.report = report  # type: ignore[attr-defined]
-        raise err
-    return report
+        if self.store.counts()[0] == 0 and not report.interrupted:
+            where = " ".join(str(p) for p in paths)
+            if report.skipped:
+                msg = (
+                    f"nothing could be indexed from {where}: all {len(report.skipped)} inputs "
+                    "were skipped; see the reasons above (or run with --json)"
+                )
+            else:
+                msg = (
+                    f"no articles found in {where}; point `askarchive index` at a folder of "
+                    "articles"
+                )
+            err = NothingIndexed(msg)
+            err.report = report  # type: ignore[attr-defined]
+            raise err
 
 
 def check_paths(paths: Sequence[str | Path]) -> None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 
 from askarchive.errors import BadInput
 from askarchive.models import DateWindow
+from askarchive.text import word_set
 
 _MONTH_NUM = {
     name: i
@@ -93,10 +94,6 @@ _SINGLE = re.compile(
 )
 _UPPER_CUES = ("before", "prior", "earlier", "until", "till", "up", "through")
 _EXCLUSIVE_CUES = ("after", "later", "before", "prior", "earlier")
-
-
-def word_set(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
 
 # Words that make a following four-digit number a count, code or clock time, not a year.
@@ -328,8 +325,8 @@ _PUBLICATION = re.compile(
 )
 
 
-def _parse(query: str) -> tuple[str, DateWindow | None]:
-    """Like ``parse_window`` but the remaining query may be empty (conversation needs that)."""
+def split_dates(query: str) -> tuple[str, DateWindow | None]:
+    """Like ``parse_window`` but the remaining query may be empty (follow-ups need that)."""
     matches = _scan(query)
     if not matches or not all(m.valid for m in matches):
         return query.strip(), None
@@ -356,7 +353,7 @@ def parse_window(query: str) -> tuple[str, DateWindow | None]:
     ``use`` is "filter" when the words name publication and "hint" otherwise. When
     the query was nothing but a date, the original query is returned so retrieval has words.
     """
-    cleaned, window = _parse(query)
+    cleaned, window = split_dates(query)
     if window is not None and not re.search(r"\w", cleaned):
         return query.strip(), window
     return cleaned, window

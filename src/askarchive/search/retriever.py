@@ -1,14 +1,18 @@
 """Hybrid retrieval: dense (FAISS) and keyword (SQLite FTS5 BM25), fused by reciprocal rank.
 
 Dense search finds paraphrases; BM25 finds the names and numbers that a small embedding model
-blurs. Date and source filters are applied inside both searches (an id list for FAISS, a SQL
-join for FTS5), so ``k`` hits come back whenever ``k`` matching passages exist.
+blurs. Date and source filters are applied inside both searches (an id list for FAISS, a join
+for FTS5), so ``k`` hits come back whenever ``k`` matching passages exist. Every row is read
+through the ``Store``; this module holds no SQL.
+
+One search runs in steps: the filters become an id list (``Store.filtered_chunk_ids``), the two
+searches run side by side (``_candidates``), their lists are fused (``_fuse``) and, for a date
+hint, re-weighted by day (``_rank_by_date``); ``_pick`` walks the ranking under the per-article
+cap, folding wire repeats together, and ``_passages`` turns what it chose into passages.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -19,7 +23,9 @@ from askarchive.embed.embedding import Embedder
 from askarchive.models import Citation, DateWindow, Passage
 from askarchive.search.datehint import boost, widened
 from askarchive.search.keyword import KeywordSearch, query_terms
+from askarchive.store.chunks import ChunkHit
 from askarchive.store.sqlite import Store
+from askarchive.text import DUPLICATE_ARTICLE_COSINE
 
 __all__ = ["MODES", "Mode", "Retriever", "query_terms"]
 
@@ -31,62 +37,46 @@ MODES: tuple[str, ...] = ("hybrid", "dense", "keyword")
 RRF_K = 10
 DENSE_WEIGHT = 1.0
 KEYWORD_WEIGHT = 1.5
-# Two articles are one wire story retold when their mean chunk vectors are this close and they
-# were published within DUPLICATE_DAYS of each other. On the sample archive, paraphrased wire
-# repeats score 0.96 and distinct stories on one topic at most 0.75.
-DUPLICATE_COSINE = 0.90
+# Two articles are one wire story retold when their mean chunk vectors are
+# DUPLICATE_ARTICLE_COSINE close (text.py) and they were published within DUPLICATE_DAYS of
+# each other.
 DUPLICATE_DAYS = 3
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
-    chunk_id: int
-    article_id: str
-    start: int
-    end: int
-    text: str
-    title: str
-    date: dt.date | None
-    path: str
-    url: str | None
+@dataclass(slots=True)
+class _Fused:
+    """The candidates of one search, best first once sorted: fused scores, and the rank each
+    had in the dense and keyword lists (for the passages to report)."""
+
+    scores: dict[int, float]
+    dense_rank: dict[int, int]
+    keyword_rank: dict[int, int]
+
+    def order(self) -> list[int]:
+        return sorted(self.scores, key=lambda c: -self.scores[c])
+
+
+def _fuse(dense: list[tuple[int, float]], keyword: list[tuple[int, float]], mode: Mode) -> _Fused:
+    """Reciprocal rank fusion of the two lists in hybrid mode; the one list's scores otherwise."""
+    fused: dict[int, float] = {}
+    dense_rank = {cid: r for r, (cid, _) in enumerate(dense, 1)}
+    keyword_rank = {cid: r for r, (cid, _) in enumerate(keyword, 1)}
+    if mode == "hybrid":
+        for ranks, weight in ((dense_rank, DENSE_WEIGHT), (keyword_rank, KEYWORD_WEIGHT)):
+            for cid, r in ranks.items():
+                fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + r)
+    else:
+        for cid, s in dense or keyword:
+            fused[cid] = s
+    return _Fused(fused, dense_rank, keyword_rank)
 
 
 class Retriever:
     def __init__(self, store: Store, embedder: Embedder) -> None:
         self.store = store
         self.embedder = embedder
-        self.keywords = KeywordSearch(store.con)
+        self.keywords = KeywordSearch(store)
         self._pool: ThreadPoolExecutor | None = None
-
-    # -- filters ------------------------------------------------------------------------------
-    @staticmethod
-    def _filter_sql(window: DateWindow | None, source: str | None) -> tuple[str, list[object]]:
-        clauses: list[str] = []
-        args: list[object] = []
-        if window is not None and window.since is not None:
-            clauses.append("a.date >= ?")
-            args.append(window.since.isoformat())
-        if window is not None and window.until is not None:
-            clauses.append("a.date <= ?")
-            args.append(window.until.isoformat())
-        if source:
-            clauses.append("instr(lower(a.path), ?) > 0")
-            args.append(source.lower())
-        return (" AND ".join(clauses), args)
-
-    def allowed_ids(self, window: DateWindow | None, source: str | None) -> np.ndarray | None:
-        """Sorted chunk ids passing the filters, or None when nothing is filtered."""
-        if window is None and not source:
-            return None
-        table = self.store.chunk_table()
-        ids = table.ids if window is None else table.in_window(window.since, window.until)
-        if source:
-            where, args = self._filter_sql(None, source)
-            sql = f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}"
-            rows = self.store.con.execute(sql, args).fetchall()
-            picked = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            ids = ids[np.isin(ids, picked)]
-        return ids
 
     # -- the two searches ---------------------------------------------------------------------
     def dense(
@@ -98,35 +88,37 @@ class Retriever:
         self,
         query: str,
         n: int,
-        where: str = "",
-        args: list[object] | None = None,
+        window: DateWindow | None = None,
+        source: str | None = None,
         need: int = 0,
         chunks: int | None = None,
     ) -> list[tuple[int, float]]:
         if chunks is None:
             chunks = len(self.store.chunk_table().ids)
-        return self.keywords.search(query, n, where, args, chunks=chunks, need=need)
+        return self.keywords.search(
+            query, n, window=window, source=source, chunks=chunks, need=need
+        )
 
     def _background(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="askarchive-kw")
         return self._pool
 
-    def _both(
+    def _candidates(
         self,
         query: str,
         qvec: np.ndarray | None,
         n: int,
         allowed: np.ndarray | None,
-        where: str,
-        args: list[object],
+        window: DateWindow | None,
+        source: str | None,
         mode: Mode,
         k: int,
     ) -> tuple[np.ndarray | None, list[tuple[int, float]], list[tuple[int, float]]]:
         """Run the searches ``mode`` asks for: (query vector, dense hits, keyword hits)."""
         need = k if mode == "keyword" else 0
         if mode == "keyword":
-            return qvec, [], self.keyword(query, n, where, args, need)
+            return qvec, [], self.keyword(query, n, window, source, need)
         # Brought up to date here, before the keyword thread starts using the connection.
         index = self.store.dense_index()
         if mode == "dense":
@@ -136,7 +128,7 @@ class Retriever:
         chunks = len(self.store.chunk_table().ids)
         # FTS5 and the model both release the GIL: the keyword query runs on the other core
         # while the question is embedded, which hides most of its cost.
-        pending = self._background().submit(self.keyword, query, n, where, args, need, chunks)
+        pending = self._background().submit(self.keyword, query, n, window, source, need, chunks)
         try:
             if qvec is None:
                 qvec = self.embedder.encode([query])[0]
@@ -145,32 +137,7 @@ class Retriever:
             keyword = pending.result()
         return qvec, dense, keyword
 
-    # -- assembly -----------------------------------------------------------------------------
-    def _hits(self, ids: Sequence[int]) -> dict[int, _Hit]:
-        out: dict[int, _Hit] = {}
-        for i in range(0, len(ids), 500):
-            part = list(ids[i : i + 500])
-            marks = ",".join("?" * len(part))
-            sql = (
-                "SELECT c.id, c.article_id, c.start, c.end, "
-                "substr(a.body, c.start + 1, c.end - c.start), a.title, a.date, a.path, a.url "
-                f"FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})"
-            )
-            for row in self.store.con.execute(sql, part):
-                cid, aid, start, end, text, title, date, path, url = row
-                out[cid] = _Hit(
-                    cid,
-                    aid,
-                    start,
-                    end,
-                    text,
-                    title,
-                    dt.date.fromisoformat(date) if date else None,
-                    path,
-                    url,
-                )
-        return out
-
+    # -- one search, step by step ---------------------------------------------------------------
     def search(
         self,
         query: str,
@@ -209,52 +176,19 @@ class Retriever:
     ) -> tuple[list[Passage], np.ndarray | None]:
         """One search: ``filtered`` removes what lies outside it; ``shown`` is the window the
         passages report and, when it is a hint, ranks them."""
-        where, args = self._filter_sql(filtered, source)
-        allowed = self.allowed_ids(filtered, source)
+        allowed = self.store.filtered_chunk_ids(filtered, source)
         if allowed is not None and len(allowed) == 0:
             return [], qvec
         hint = shown if shown is not None and shown.use == "hint" else None
         # Over-fetch: the per-article cap and duplicate collapsing both discard candidates,
         # and a date hint reorders them, so it needs a deeper list to reorder.
         n = max(100, k * 20) if hint is not None else max(50, k * 10)
-        qvec, dense, keyword = self._both(query, qvec, n, allowed, where, args, mode, k)
-
-        fused: dict[int, float] = {}
-        dense_rank = {cid: r for r, (cid, _) in enumerate(dense, 1)}
-        keyword_rank = {cid: r for r, (cid, _) in enumerate(keyword, 1)}
-        if mode == "hybrid":
-            for ranks, weight in ((dense_rank, DENSE_WEIGHT), (keyword_rank, KEYWORD_WEIGHT)):
-                for cid, r in ranks.items():
-                    fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + r)
-        else:
-            for cid, s in dense or keyword:
-                fused[cid] = s
-        if hint is not None and fused:
-            self._rank_by_date(fused, hint)
-        chosen = self._pick(
-            sorted(fused, key=lambda c: -fused[c]), k, per_article, collapse_duplicates
-        )
-
-        vectors = self.store.vectors_for([h.chunk_id for h, _ in chosen], self.embedder.dim)
-        out: list[Passage] = []
-        for hit, dups in chosen:
-            vec = vectors.get(hit.chunk_id)
-            sim = float(vec @ qvec) if qvec is not None and vec is not None else None
-            out.append(
-                Passage(
-                    text=hit.text,
-                    score=fused[hit.chunk_id],
-                    article_id=hit.article_id,
-                    chunk_id=hit.chunk_id,
-                    citation=_citation(hit),
-                    window=shown,
-                    duplicates=tuple(dups),
-                    dense_rank=dense_rank.get(hit.chunk_id),
-                    keyword_rank=keyword_rank.get(hit.chunk_id),
-                    similarity=sim,
-                )
-            )
-        return out, qvec
+        qvec, dense, keyword = self._candidates(query, qvec, n, allowed, filtered, source, mode, k)
+        fused = _fuse(dense, keyword, mode)
+        if hint is not None and fused.scores:
+            self._rank_by_date(fused.scores, hint)
+        chosen = self._pick(fused.order(), k, per_article, collapse_duplicates)
+        return self._passages(chosen, fused, qvec, shown), qvec
 
     def _rank_by_date(self, fused: dict[int, float], hint: DateWindow) -> None:
         """Scale each fused score by how well its article's publication day fits ``hint``."""
@@ -268,33 +202,33 @@ class Retriever:
 
     def _pick(
         self, order: list[int], k: int, per_article: int, collapse_duplicates: bool
-    ) -> list[tuple[_Hit, list[Citation]]]:
+    ) -> list[tuple[ChunkHit, list[Citation]]]:
         """Walk the ranking: at most ``per_article`` hits per article, wire repeats folded into
         the story they repeat, until ``k`` are chosen."""
         # Rows and article centroids are read block by block in rank order, only as far as the
         # loop below gets: k=100 means up to 2,000 candidates, of which ~k usually suffice.
-        hits: dict[int, _Hit] = {}
+        hits: dict[int, ChunkHit] = {}
         centroids: dict[str, np.ndarray] = {}
         block = max(64, 2 * k)
         fetched = 0
-        chosen: list[tuple[_Hit, list[Citation]]] = []
+        chosen: list[tuple[ChunkHit, list[Citation]]] = []
         per: dict[str, int] = {}
         # article id -> the article whose hit stands for it (itself, or the story it repeats)
         leader: dict[str, str] = {}
         for pos, cid in enumerate(order):
             if pos >= fetched:
-                new = self._hits(order[fetched : fetched + block])
+                new = self.store.hits(order[fetched : fetched + block])
                 hits.update(new)
                 if collapse_duplicates:
                     wanted = {h.article_id for h in new.values()} - centroids.keys()
-                    centroids.update(self._centroids(wanted))
+                    centroids.update(self.store.article_centroids(wanted, self.embedder.dim))
                 fetched += block
             hit = hits.get(cid)
             if hit is None:
                 continue
             aid = hit.article_id
             if aid not in leader:
-                leader[aid] = self._same_story(hit, chosen, centroids) or aid
+                leader[aid] = _same_story(hit, chosen, centroids) or aid
             if leader[aid] != aid:
                 for lead_hit, dups in chosen:
                     known = any(d.article_id == aid for d in dups)
@@ -309,38 +243,53 @@ class Retriever:
                 break
         return chosen
 
-    def _centroids(self, article_ids: set[str]) -> dict[str, np.ndarray]:
-        """Mean chunk vector of each article, normalised: a cheap whole-article fingerprint."""
-        sums: dict[str, np.ndarray] = {}
-        ids = sorted(article_ids)
-        dim = self.embedder.dim
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            marks = ",".join("?" * len(part))
-            sql = f"SELECT article_id, vector FROM chunks WHERE article_id IN ({marks})"
-            for aid, blob in self.store.con.execute(sql, part):
-                vec = np.frombuffer(blob, dtype=np.float32, count=dim)
-                sums[aid] = sums[aid] + vec if aid in sums else vec.copy()
-        return {aid: v / (np.linalg.norm(v) or 1.0) for aid, v in sums.items()}
+    def _passages(
+        self,
+        chosen: list[tuple[ChunkHit, list[Citation]]],
+        fused: _Fused,
+        qvec: np.ndarray | None,
+        shown: DateWindow | None,
+    ) -> list[Passage]:
+        """The chosen hits as passages, each with its cosine to the question when known."""
+        vectors = self.store.vectors_for([h.chunk_id for h, _ in chosen], self.embedder.dim)
+        out: list[Passage] = []
+        for hit, dups in chosen:
+            vec = vectors.get(hit.chunk_id)
+            sim = float(vec @ qvec) if qvec is not None and vec is not None else None
+            out.append(
+                Passage(
+                    text=hit.text,
+                    score=fused.scores[hit.chunk_id],
+                    article_id=hit.article_id,
+                    chunk_id=hit.chunk_id,
+                    citation=_citation(hit),
+                    window=shown,
+                    duplicates=tuple(dups),
+                    dense_rank=fused.dense_rank.get(hit.chunk_id),
+                    keyword_rank=fused.keyword_rank.get(hit.chunk_id),
+                    similarity=sim,
+                )
+            )
+        return out
 
-    @staticmethod
-    def _same_story(
-        hit: _Hit, chosen: list[tuple[_Hit, list[Citation]]], centroids: dict[str, np.ndarray]
-    ) -> str | None:
-        """The chosen article that ``hit``'s article repeats, if any."""
-        mine = centroids.get(hit.article_id)
-        if mine is None:
-            return None
-        for other, _ in chosen:
-            theirs = centroids.get(other.article_id)
-            if other.article_id == hit.article_id or theirs is None:
-                continue
-            if hit.date and other.date and abs((hit.date - other.date).days) > DUPLICATE_DAYS:
-                continue
-            if float(mine @ theirs) >= DUPLICATE_COSINE:
-                return other.article_id
+
+def _same_story(
+    hit: ChunkHit, chosen: list[tuple[ChunkHit, list[Citation]]], centroids: dict[str, np.ndarray]
+) -> str | None:
+    """The chosen article that ``hit``'s article repeats, if any."""
+    mine = centroids.get(hit.article_id)
+    if mine is None:
         return None
+    for other, _ in chosen:
+        theirs = centroids.get(other.article_id)
+        if other.article_id == hit.article_id or theirs is None:
+            continue
+        if hit.date and other.date and abs((hit.date - other.date).days) > DUPLICATE_DAYS:
+            continue
+        if float(mine @ theirs) >= DUPLICATE_ARTICLE_COSINE:
+            return other.article_id
+    return None
 
 
-def _citation(hit: _Hit) -> Citation:
+def _citation(hit: ChunkHit) -> Citation:
     return Citation(hit.article_id, hit.title, hit.date, hit.path, hit.url, hit.start, hit.end)

@@ -13,24 +13,36 @@ narrow date windows in big ones), and goes through the graph otherwise. If a fil
 search finds fewer than asked while more exist, it falls back to the exact scan: a date window
 never silently returns fewer passages than it holds.
 
-``FaissMirror`` is mixed into ``Store``, which provides the connection and the manifest.
+A graph built over ``COMPACT_FROM`` vectors or more keeps 8-bit codes (``IndexHNSWSQ``, one byte
+a dimension) instead of a float32 copy of every vector: SQLite already holds the exact vectors,
+so the FAISS file and memory shrink to about a third. Its candidates (from the graph or from an
+exact scan of the codes) are re-scored with the exact vectors read back from SQLite, so scores
+and order among them are exact. Smaller graphs stay ``IndexHNSWFlat``, unchanged. A compact
+graph's file is rewritten only once more than ``LAG_LIMIT`` chunks were added since it was saved:
+rewriting hundreds of MB to add one article would dominate a small run, while a reader adds the
+few missing vectors from SQLite in well under a second.
+
+``FaissMirror`` keeps one database's index in step with it. ``Store`` holds one and is its
+``VectorSource``: the mirror reads chunk ids and vectors through that, and never runs SQL.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import itertools
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+from askarchive.store import faissfile
 
 if TYPE_CHECKING:
     import faiss
 
-LOCK_NAME = "index.lock"
+    from askarchive.store.chunks import ChunkTable
+
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 64
 # Search breadth: at 256 the graph returned 97.4% of the exact top 10 for real questions over
@@ -39,29 +51,21 @@ HNSW_EF_SEARCH = 256
 # An exact scan of 20k vectors takes a few milliseconds; up to there, exact beats approximate.
 EXACT_LIMIT = 20_000
 DEAD_LIMIT = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkTable:
-    """Every live chunk id of one generation, sorted, with its article's publication day.
-
-    Read once per generation, it turns a date window into an id list in numpy instead of a
-    join over the whole archive for every query.
-    """
-
-    generation: int
-    ids: np.ndarray  # int64, ascending
-    days: np.ndarray  # datetime64[D], NaT for undated articles
-    articles: int
-
-    def in_window(self, since: dt.date | None, until: dt.date | None) -> np.ndarray:
-        """Ids of chunks published within [since, until]; undated chunks match no window."""
-        keep = ~np.isnat(self.days)
-        if since is not None:
-            keep &= self.days >= np.datetime64(since, "D")
-        if until is not None:
-            keep &= self.days <= np.datetime64(until, "D")
-        return self.ids[keep]
+# From here on the graph keeps 8-bit codes, not float32 vectors: 1M chunks take about 0.65 GB
+# in memory and on disk instead of 1.8 GB (benchmarks/scale.py). Below it nothing changes.
+COMPACT_FROM = 50_000
+# The walk of a compact graph: on 1M replicated chunks (benchmarks/scale.py), where every
+# source chunk has 161 near-copies, 256 found 0.88 of the exact top 10's source chunks, 512
+# 0.95 and 1024 0.98, for 3 ms more (an exact scan of the codes, re-scored, finds all).
+COMPACT_EF_SEARCH = 1024
+# Codes rank approximately: a compact graph fetches this many more candidates than asked and
+# re-scores them exactly, so the top ``n`` it returns are (nearly always) the exact top ``n``.
+RESCORE_EXTRA = 0.5
+# A compact graph's file is rewritten once more chunks than this were added since it was saved
+# (or deletions pass DEAD_LIMIT); until then readers add the missing ones from SQLite.
+LAG_LIMIT = 1_000
+# Rows read from SQLite per step while building, so a rebuild never holds every vector twice.
+BUILD_BATCH = 50_000
 
 
 class DenseIndex:
@@ -71,28 +75,44 @@ class DenseIndex:
         import faiss
 
         self.index = index
-        self._flat = faiss.downcast_index(faiss.downcast_index(index.index).storage)
+        self._storage = faiss.downcast_index(faiss.downcast_index(index.index).storage)
+        self.compact = isinstance(self._storage, faiss.IndexScalarQuantizer)
         self.ids = faiss.vector_to_array(index.id_map).astype(np.int64)
         self.live = np.ones(len(self.ids), dtype=bool)
+        # Exact vectors by chunk id (the store's ``vectors_for``): a compact graph re-scores
+        # its candidates with them. Without it, its scores are those of the codes.
+        self.exact_vectors: Callable[[list[int]], dict[int, np.ndarray]] | None = None
+        if self.compact:
+            # An 8-bit code c of dimension j stands for vmin[j] + (c + 0.5) / 255 * vdiff[j].
+            trained = faiss.vector_to_array(self._storage.sq.trained)
+            self._vmin, self._vdiff = trained[: index.d], trained[index.d :]
         self._reorder()
 
     @classmethod
-    def empty(cls, dim: int) -> DenseIndex:
+    def empty(cls, dim: int, sample: np.ndarray | None = None) -> DenseIndex:
+        """An empty graph: float32 storage, or with ``sample`` (vectors to learn each
+        dimension's range from) the compact 8-bit one."""
         import faiss
 
-        graph = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        if sample is None:
+            graph = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        else:
+            qtype = faiss.ScalarQuantizer.QT_8bit
+            graph = faiss.IndexHNSWSQ(dim, qtype, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            graph.train(np.ascontiguousarray(sample, dtype=np.float32))
         graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        graph.hnsw.efSearch = HNSW_EF_SEARCH
+        graph.hnsw.efSearch = HNSW_EF_SEARCH if sample is None else COMPACT_EF_SEARCH
         return cls(faiss.IndexIDMap2(graph))
 
     @staticmethod
     def usable(index: faiss.Index) -> bool:
         import faiss
 
-        inner = getattr(index, "index", None)
-        return isinstance(index, faiss.IndexIDMap2) and isinstance(
-            faiss.downcast_index(inner), faiss.IndexHNSWFlat
-        )
+        inner = faiss.downcast_index(getattr(index, "index", None))
+        if isinstance(inner, faiss.IndexHNSWSQ):
+            sq = faiss.downcast_index(inner.storage).sq
+            return isinstance(index, faiss.IndexIDMap2) and sq.qtype == sq.QT_8bit
+        return isinstance(index, faiss.IndexIDMap2) and isinstance(inner, faiss.IndexHNSWFlat)
 
     def _reorder(self) -> None:
         self._order = np.argsort(self.ids, kind="stable")
@@ -116,23 +136,46 @@ class DenseIndex:
         return pos[self.live[pos]]
 
     def vectors(self) -> np.ndarray:
-        """The stored vectors, without a copy (valid until the next ``add``)."""
+        """The stored float32 vectors of a flat graph, or the 8-bit codes of a compact one,
+        without a copy (valid until the next ``add``)."""
         import faiss
 
         n, d = self.ntotal, self.index.d
         if n == 0:
-            return np.zeros((0, d), dtype=np.float32)
-        return faiss.rev_swig_ptr(self._flat.get_xb(), n * d).reshape(n, d)
+            return np.zeros((0, d), dtype=np.uint8 if self.compact else np.float32)
+        if self.compact:
+            return faiss.rev_swig_ptr(self._storage.codes.data(), n * d).reshape(n, d)
+        return faiss.rev_swig_ptr(self._storage.get_xb(), n * d).reshape(n, d)
+
+    def _scores(self, q: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Inner products of ``q`` with the stored vectors at ``pos``."""
+        if not self.compact:
+            return self.vectors()[pos] @ q
+        # Decoded in closed form: q . (vmin + (c + 0.5) / 255 * vdiff) = c . w + offset.
+        w = (q * self._vdiff / 255).astype(np.float32)
+        offset = float(q @ self._vmin) + 0.5 * float(w.sum())
+        codes = self.vectors()
+        out = np.empty(len(pos), dtype=np.float32)
+        for i in range(0, len(pos), BUILD_BATCH):  # bounded temporaries
+            part = pos[i : i + BUILD_BATCH]
+            out[i : i + len(part)] = codes[part].astype(np.float32) @ w + offset
+        return out
 
     # -- changes ------------------------------------------------------------------------------
     def add(self, ids: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
-        ids = np.asarray(ids, dtype=np.int64)
-        if not len(ids):
-            return
-        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-        self.ids = np.concatenate([self.ids, ids])
-        self.live = np.concatenate([self.live, np.ones(len(ids), dtype=bool)])
-        self._reorder()
+        self.add_batches([(np.asarray(ids, dtype=np.int64), vectors)])
+
+    def add_batches(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Add (ids, vectors) pairs; the id bookkeeping is redone once at the end."""
+        added = []
+        for ids, vectors in batches:
+            if len(ids):
+                self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+                added.append(np.asarray(ids, dtype=np.int64))
+        if added:
+            self.ids = np.concatenate([self.ids, *added])
+            self.live = np.concatenate([self.live, np.ones(len(self.ids) - len(self.live), bool)])
+            self._reorder()
 
     def remove(self, ids: Sequence[int] | np.ndarray) -> None:
         self.live[self.positions(np.asarray(ids, dtype=np.int64))] = False
@@ -151,21 +194,36 @@ class DenseIndex:
         if eligible == 0 or n < 1:
             return []
         n = min(n, eligible)
+        rescore = self.compact and self.exact_vectors is not None
+        fetch = min(eligible, n + int(n * RESCORE_EXTRA)) if rescore else n
         q = np.ascontiguousarray(qvec, dtype=np.float32).reshape(1, -1)
         if eligible <= EXACT_LIMIT:
-            return self._exact(q[0], n, allowed)
-        hits = self._graph(q, n, allowed)
-        # A selective filter can starve the graph walk; the exact scan is always complete.
-        return hits if len(hits) >= n else self._exact(q[0], n, allowed)
+            hits = self._exact(q[0], fetch, allowed)
+        else:
+            hits = self._graph(q, fetch, allowed)
+            # A selective filter can starve the graph walk; the exact scan is always complete.
+            hits = hits if len(hits) >= n else self._exact(q[0], fetch, allowed)
+        return self._rescore(q[0], hits)[:n] if rescore else hits
+
+    def _rescore(self, q: np.ndarray, hits: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """``hits`` scored with the exact vectors, best first (a hit SQLite no longer holds
+        keeps its approximate score)."""
+        assert self.exact_vectors is not None
+        exact = self.exact_vectors([cid for cid, _ in hits])
+        scored = [(cid, float(exact[cid] @ q) if cid in exact else s) for cid, s in hits]
+        return sorted(scored, key=lambda hit: -hit[1])
 
     def _exact(self, q: np.ndarray, n: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         if allowed is None:
             pos = np.flatnonzero(self.live)
-            scores = self.vectors() @ q
-            scores = scores[pos] if len(pos) < self.ntotal else scores
+            if self.compact:
+                scores = self._scores(q, pos)
+            else:
+                scores = self.vectors() @ q
+                scores = scores[pos] if len(pos) < self.ntotal else scores
         else:
             pos = self.positions(allowed)
-            scores = self.vectors()[pos] @ q
+            scores = self._scores(q, pos)
         if not len(pos):
             return []
         n = min(n, len(pos))
@@ -183,7 +241,8 @@ class DenseIndex:
             bits = np.zeros(top, dtype=bool)
             bits[members] = True
             bitmap = np.packbits(bits, bitorder="little")
-        params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, n))
+        ef = COMPACT_EF_SEARCH if self.compact else HNSW_EF_SEARCH
+        params = faiss.SearchParametersHNSW(efSearch=max(ef, n))
         if bitmap is not None:
             # The selector only points into ``bitmap``; the local keeps it alive for the search.
             params.sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
@@ -198,134 +257,77 @@ class DenseIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0]
 
 
-def _looks_whole(path: Path) -> bool:
-    """A cheap check, without loading it, that ``path`` is a whole ``IndexIDMap2`` over an HNSW
-    graph as ``faiss.write_index`` writes it: the header's count matches the id list at the end.
-    Catches empty, truncated and foreign files; ``_load`` still rebuilds anything it cannot read.
-    """
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(41)
-            if len(head) < 41 or head[:4] != b"IxM2" or head[37:41] != b"IHNf":
-                return False
-            ntotal = int.from_bytes(head[8:16], "little", signed=True)
-            tail = size - 8 * ntotal - 8
-            if ntotal < 0 or tail < 41:
-                return False
-            fh.seek(tail)
-            return int.from_bytes(fh.read(8), "little") == ntotal
-    except OSError:
-        return False
+class VectorSource(Protocol):
+    """What a dense index is derived from: the chunk rows of one database (``Store``)."""
+
+    @property
+    def generation(self) -> int: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def chunk_table(self) -> ChunkTable: ...
+
+    def vector_batches(self, dim: int, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+
+    def vectors_for(self, chunk_ids: Sequence[int], dim: int) -> dict[int, np.ndarray]: ...
+
+    def chunks_after(self, chunk_id: int) -> tuple[int, int]: ...
 
 
 class FaissMirror:
-    """Keeps the in-memory dense index and chunk table in step with the database generation."""
+    """The dense index of one database, in memory and in its FAISS files, kept in step with the
+    database's generation. ``Store`` holds one; it reads chunk rows only through ``source``."""
 
-    root: Path
-    con: Any
-    _dense: DenseIndex | None
-    _dense_gen: int | None
-    _table: ChunkTable | None
-    _lock_fd: int | None
-    _faiss_bad: set[Path]
+    def __init__(self, root: Path, uid: str, source: VectorSource) -> None:
+        self.root = root
+        self.uid = uid
+        self.source = source
+        self._dense: DenseIndex | None = None
+        self._dense_gen: int | None = None
+        self._bad: set[Path] = set()  # files found unreadable: the next save replaces them
 
-    if TYPE_CHECKING:  # provided by Store
-
-        @property
-        def uid(self) -> str: ...
-
-        @property
-        def generation(self) -> int: ...
-
-        def manifest(self) -> dict[str, str]: ...
-
-        def all_vectors(self, dim: int) -> tuple[np.ndarray, np.ndarray]: ...
-
-        def vectors_for(self, chunk_ids: Sequence[int], dim: int) -> dict[int, np.ndarray]: ...
-
-    def _faiss_path(self, gen: int) -> Path:
+    def path(self, gen: int) -> Path:
         # ".hnsw" tells these files from the flat indexes of earlier versions, which are
         # never loaded (and are deleted by the next save).
         return self.root / f"store-{self.uid}-{gen}.hnsw.faiss"
 
-    @property
-    def dim(self) -> int:
-        return int(self.manifest()["dim"])
-
-    def chunk_table(self) -> ChunkTable:
-        """The live chunk ids and their dates for the current generation (cached per generation)."""
-        gen = self.generation
-        if self._table is not None and self._table.generation == gen:
-            return self._table
-        self.con.execute("BEGIN")
-        try:
-            gen = self.generation  # re-read inside the snapshot the rows come from
-            rows = self.con.execute(
-                "SELECT c.id, a.date FROM chunks c JOIN articles a ON a.id = c.article_id "
-                "ORDER BY c.id"
-            ).fetchall()
-            articles = self.con.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-        finally:
-            self.con.execute("COMMIT")
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        days = np.array([r[1] or "NaT" for r in rows], dtype="datetime64[D]")
-        self._table = ChunkTable(gen, ids, days, int(articles))
-        return self._table
-
-    def writer_active(self) -> bool:
-        """True while another connection (any process, this one included) holds the write lock."""
-        import fcntl
-
-        if self._lock_fd is not None:
-            return False
-        try:
-            fd = os.open(self.root / LOCK_NAME, os.O_RDONLY)  # readers create no file
-        except FileNotFoundError:
-            return False  # no writer has ever run here
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # also drops the shared lock if we got it
-        return False
-
-    def dense_index(self) -> DenseIndex:
+    def current(self) -> DenseIndex:
         """The dense index for the current generation: kept, loaded, updated or rebuilt."""
-        table = self.chunk_table()
+        table = self.source.chunk_table()
         if self._dense is not None and self._dense_gen == table.generation:
             return self._dense
-        dense = self._load(table.generation) or self._dense or self._load_latest()
+        dense = self.load(table.generation) or self._dense or self._load_latest()
         if dense is None:
-            dense = self._build()
+            dense = self._build(len(table.ids))
         missing = dense.reconcile(table.ids)
         if dense.dead > DEAD_LIMIT * dense.ntotal:
-            dense = self._build()
+            dense = self._build(len(table.ids))
             missing = dense.reconcile(table.ids)
         if len(missing):
-            found = self.vectors_for(missing.tolist(), self.dim)
+            found = self.source.vectors_for(missing.tolist(), self.source.dim)
             keep = [int(i) for i in missing if int(i) in found]
             if keep:
                 dense.add(keep, np.stack([found[i] for i in keep]))
         self._dense, self._dense_gen = dense, table.generation
         return dense
 
-    def _load(self, gen: int) -> DenseIndex | None:
+    def load(self, gen: int) -> DenseIndex | None:
+        """The saved index of generation ``gen``; None if there is none or it cannot be read."""
         import faiss
 
-        path = self._faiss_path(gen)
+        path = self.path(gen)
         if not path.exists():
             return None
         try:
             index = faiss.read_index(str(path))
         except Exception:  # noqa: BLE001 - any unreadable file: rebuilt from the source of truth
-            self._faiss_bad.add(path)
+            self._bad.add(path)
             return None
         if not DenseIndex.usable(index):
-            self._faiss_bad.add(path)
+            self._bad.add(path)
             return None
-        return DenseIndex(index)
+        return self._attach(DenseIndex(index))
 
     def _load_latest(self) -> DenseIndex | None:
         """The newest saved index of this database, whatever its generation.
@@ -333,26 +335,56 @@ class FaissMirror:
         Safe to bring up to date because chunk ids are never reused: an id it holds either
         still means the same text or no longer exists.
         """
+        for gen in self._generations():
+            dense = self.load(gen)
+            if dense is not None:
+                return dense
+        return None
+
+    def _generations(self) -> list[int]:
+        """Generations of this database's saved graphs, newest first."""
         gens = []
         for path in self.root.glob(f"store-{self.uid}-*.hnsw.faiss"):
             tail = path.name.removesuffix(".hnsw.faiss").rsplit("-", 1)[-1]
             if tail.isdigit():
                 gens.append(int(tail))
-        for gen in sorted(gens, reverse=True):
-            dense = self._load(gen)
-            if dense is not None:
-                return dense
-        return None
+        return sorted(gens, reverse=True)
 
-    def _build(self) -> DenseIndex:
-        dense = DenseIndex.empty(self.dim)
-        ids, vecs = self.all_vectors(self.dim)
-        dense.add(ids, vecs)
+    def _build(self, count: int) -> DenseIndex:
+        """A new graph over every vector in SQLite (``count`` of them, about), compact from
+        ``COMPACT_FROM`` on; read in batches, and the codes' ranges learnt from the first."""
+        dim = self.source.dim
+        batches = self.source.vector_batches(dim, BUILD_BATCH)
+        first = next(batches, None)
+        if first is None:
+            return self._attach(DenseIndex.empty(dim))
+        dense = DenseIndex.empty(dim, first[1] if count >= COMPACT_FROM else None)
+        dense.add_batches(itertools.chain([first], batches))
+        return self._attach(dense)
+
+    def _attach(self, dense: DenseIndex) -> DenseIndex:
+        """Give a compact graph the exact vectors to re-score its candidates with."""
+        if dense.compact:
+            dim = self.source.dim
+            dense.exact_vectors = lambda ids: self.source.vectors_for(ids, dim)
         return dense
 
-    def apply_to_faiss(
-        self, added_ids: Sequence[int], vectors: np.ndarray, removed: Sequence[int]
-    ) -> None:
+    def _close_enough(self) -> bool:
+        """True when the newest saved graph is compact, whole, and at most ``LAG_LIMIT``
+        chunks behind the database (without too many deleted ones): it need not be rewritten.
+        Read from the file's header and id list, without loading the graph. A newest file
+        that is not whole is never kept: readers would try it first every time."""
+        gens = self._generations()
+        saved = faissfile.summary(self.path(gens[0])) if gens else None
+        if saved is None or saved.path in self._bad or saved.kind != faissfile.CODES:
+            return False
+        if saved.ntotal == 0:
+            return False
+        after, total = self.source.chunks_after(int(saved.ids().max()))
+        dead = saved.ntotal - (total - after)
+        return after <= LAG_LIMIT and dead <= DEAD_LIMIT * saved.ntotal
+
+    def apply(self, added_ids: Sequence[int], vectors: np.ndarray, removed: Sequence[int]) -> None:
         """Mirror one committed transaction into the in-memory index (caller just committed)."""
         dense = self._dense
         if dense is None:
@@ -360,24 +392,29 @@ class FaissMirror:
         if removed:
             dense.remove(removed)
         dense.add(added_ids, vectors)
-        self._dense_gen = self.generation
+        self._dense_gen = self.source.generation
 
-    def save_faiss(self) -> None:
+    def save(self) -> None:
         """Write the index for the current generation atomically and drop older files."""
         import faiss
 
-        path = self._faiss_path(self.generation)
-        if path.exists() and path not in self._faiss_bad and _looks_whole(path):
+        path = self.path(self.source.generation)
+        if path not in self._bad and faissfile.summary(path) is not None:
             return  # nothing was committed since that file was written for this generation
-        dense = self.dense_index()
-        if dense.dead > DEAD_LIMIT * max(dense.ntotal, 1):
-            dense = self._dense = self._build()
+        if self._dense is None and self._close_enough():
+            return  # a big graph a few chunks behind: readers catch up from SQLite
+        dense = self.current()
+        live = dense.ntotal - dense.dead
+        if dense.dead > DEAD_LIMIT * max(dense.ntotal, 1) or (
+            not dense.compact and live >= COMPACT_FROM
+        ):
+            dense = self._dense = self._build(live)
         tmp = path.with_suffix(".faiss.tmp")
         faiss.write_index(dense.index, str(tmp))
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        self._faiss_bad.discard(path)
+        self._bad.discard(path)
         for old in self.root.glob(f"store-{self.uid}-*.faiss*"):
             if old != path:
                 old.unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""The Textual app: holds the backend and the session store; the screens do the work."""
+"""The Textual app: holds the backend (archive, conversation, sessions); screens do the work."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from textual.binding import Binding
 
 from askarchive.errors import AskArchiveError
 from askarchive.safe import visible
-from askarchive.sessions import SessionStore
 from askarchive.tui.backend import ChatBackend
 from askarchive.tui.commands import ChatCommands
 from askarchive.tui.screens.chat import ChatScreen
@@ -38,10 +37,9 @@ class AskArchiveApp(App[None]):
         self.backend = backend
         self.warm_up = warm_up
         self.exports_dir = exports_dir or locations.exports_dir()
-        self.sessions: SessionStore | None = None
         self._startup_error: str | None = None
         try:
-            self.sessions = SessionStore(sessions_path or locations.sessions_db(), clock=clock)
+            backend.open_sessions(sessions_path or locations.sessions_db(), clock=clock)
         except (AskArchiveError, OSError) as exc:
             # Chat still works; only saving and reopening conversations is lost.
             self._startup_error = f"conversations will not be saved: {exc}"
@@ -55,5 +53,4 @@ class AskArchiveApp(App[None]):
             self.notify(message, severity="warning", markup=False, timeout=20)
 
     def on_unmount(self) -> None:
-        if self.sessions is not None:
-            self.sessions.close()
+        self.backend.close_sessions()

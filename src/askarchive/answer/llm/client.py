@@ -21,26 +21,22 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
+from askarchive.answer.llm.config import ENV_KEY, LLMConfig
 from askarchive.errors import LLMUnavailable
+from askarchive.text import one_line
 
-if TYPE_CHECKING:
-    from askarchive.answer.llm.answer import LLMConfig
-
-KEY_HINT = "check ASKARCHIVE_LLM_API_KEY"
+KEY_HINT = f"check {ENV_KEY}"
 # An answer is a few kilobytes; a response past this is a runaway server, not an answer.
 MAX_RESPONSE_BYTES = 4 << 20
 MAX_LINE_BYTES = 1 << 20
+# A server's reason in an error message is cut here: the message stays one readable line.
+REASON_CHARS = 160
 _READ_SIZE = 1 << 16
 _CANCEL_POLL = 0.05  # seconds between looks at ``cancel`` while waiting for the worker
 _END = object()
-
-
-def one_line(value: object, limit: int = 160) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _Request:
@@ -153,7 +149,7 @@ class _Request:
         except (OSError, http.client.HTTPException, ValueError) as exc:
             if self.stopped.is_set() or time.monotonic() >= self.deadline:
                 raise LLMUnavailable(self.expired_reason()) from None
-            what = one_line(exc) or type(exc).__name__
+            what = one_line(exc, REASON_CHARS) or type(exc).__name__
             raise LLMUnavailable(f"connection to {self.where} failed: {what}") from None
 
     def interrupt(self) -> None:
@@ -348,7 +344,9 @@ def _load_json(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise LLMUnavailable(f"malformed response: not JSON: {one_line(raw[:60])}") from None
+        raise LLMUnavailable(
+            f"malformed response: not JSON: {one_line(raw[:60], REASON_CHARS)}"
+        ) from None
     if not isinstance(value, dict):
         raise LLMUnavailable("malformed response: not a JSON object")
     if "error" in value:

@@ -18,7 +18,7 @@ import numpy as np
 
 from askarchive.answer.extractive import sources_block
 from askarchive.models import AnswerSentence, Citation, Passage
-from askarchive.text import STOPWORDS, sentence_spans, word_set
+from askarchive.text import STOPWORDS, WORD, sentence_spans, word_set
 
 # Share of a sentence's content words that must occur in the cited passages. LLM answers
 # paraphrase, so demanding every word would flag faithful sentences; below about half, a
@@ -37,7 +37,6 @@ Embed = Callable[[list[str]], np.ndarray]
 # [1]  [1, 2]  [1;2]  [1-3]; adjacent groups like [1][2] are separate matches.
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;\-–]\s*\d{1,3})*)\s*\]")
 _LEADING_MARKERS = re.compile(r"^\s*(?:\[\s*\d{1,3}(?:\s*[,;\-–]\s*\d{1,3})*\s*\]\s*)+")
-_WORD = re.compile(r"\w+", re.UNICODE)
 # Words that say where a claim came from, not what it claims, never count as support.
 _STOPWORDS = STOPWORDS | word_set(
     """according reported report reports passage passages source sources archive article
@@ -82,9 +81,15 @@ def strip_markers(text: str) -> str:
     return re.sub(r"\s+", " ", cleaned).strip()
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
+def marked_sentence_spans(text: str) -> list[tuple[int, int]]:
     """Sentence spans of ``text`` (``text.sentence_spans``), with citation markers kept with
-    the sentence they close."""
+    the sentence they close.
+
+    Not ``sentence_spans`` itself: the splitter cuts "… said. [2] Then …" after "said.", which
+    would leave a claim without its marker and make "[2]" a sentence of its own. Passages go
+    through the same function so that a claim and the sentences it is checked against are cut
+    alike.
+    """
     spans: list[tuple[int, int]] = []
     for start, end in sentence_spans(text):
         piece = text[start:end]
@@ -98,7 +103,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     for start, end in spans:
         # A line holding only markers or punctuation is not a sentence of its own.
-        if merged and not _WORD.search(_MARKER.sub("", text[start:end])):
+        if merged and not WORD.search(_MARKER.sub("", text[start:end])):
             merged[-1] = (merged[-1][0], end)
         else:
             merged.append((start, end))
@@ -106,7 +111,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 def _stem(word: str) -> str:
-    # Crude on purpose: it only needs to make "talks"/"talk" and "killed"/"killing" meet.
+    # Crude on purpose: it only needs to make "talks"/"talk" and "killed"/"killing" meet. Looser
+    # than text.normalize_term (plurals only), because an LLM paraphrases the passage it cites.
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
             return word[: -len(suffix)]
@@ -115,7 +121,7 @@ def _stem(word: str) -> str:
 
 def content_words(text: str) -> list[str]:
     words = []
-    for raw in _WORD.findall(text.lower()):
+    for raw in WORD.findall(text.lower()):
         if raw in _STOPWORDS or (len(raw) == 1 and not raw.isdigit()):
             continue
         words.append(raw if any(ch.isdigit() for ch in raw) else _stem(raw))
@@ -133,7 +139,7 @@ class _Vocabulary:
             meta |= set(content_words(f"{day.isoformat()} {day.year} {day.day}"))
             meta.add(_stem(_MONTHS[day.month - 1]))
         sentences = [
-            set(content_words(passage.text[a:b])) for a, b in split_sentences(passage.text)
+            set(content_words(passage.text[a:b])) for a, b in marked_sentence_spans(passage.text)
         ]
         # Matching a claim against a few adjacent sentences rather than the whole passage stops
         # a sentence stitched from words scattered over the passage from passing as supported.
@@ -164,7 +170,7 @@ class _Similarity:
         pieces: list[str] = []
         self._owner: list[int] = []
         for number, passage in enumerate(passages, start=1):
-            for a, b in split_sentences(passage.text):
+            for a, b in marked_sentence_spans(passage.text):
                 pieces.append(passage.text[a:b])
                 self._owner.append(number)
         vecs = np.asarray(embed(list(claims) + pieces), dtype=np.float32)
@@ -183,7 +189,7 @@ class _Similarity:
 def check_answer(
     text: str, passages: Sequence[Passage], embed: Embed | None = None
 ) -> list[CheckedSentence]:
-    spans = [(a, b) for a, b in split_sentences(text) if strip_markers(text[a:b])]
+    spans = [(a, b) for a, b in marked_sentence_spans(text) if strip_markers(text[a:b])]
     claims = [strip_markers(text[a:b]) for a, b in spans]
     similarity = _Similarity(embed, claims, passages) if embed is not None and claims else None
     vocab = [_Vocabulary(p) for p in passages]

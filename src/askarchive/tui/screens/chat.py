@@ -18,10 +18,9 @@ from textual.widgets import Footer, ProgressBar, Static
 
 from askarchive.errors import AskArchiveError
 from askarchive.models import Answer
-from askarchive.tui.backend import Filters
 from askarchive.tui.screens.chat_base import ChatScreenBase
+from askarchive.tui.screens.history import SessionChoice, SessionsScreen
 from askarchive.tui.screens.reader import ReaderScreen
-from askarchive.tui.screens.sessions import SessionChoice, SessionsScreen
 from askarchive.tui.widgets.answer import TurnView
 from askarchive.tui.widgets.filters import FilterBar
 from askarchive.tui.widgets.question import QuestionInput
@@ -90,14 +89,12 @@ class ChatScreen(ChatScreenBase):
         self.query_one("#index-progress").display = False
         self.query_one(FilterBar).display = False
         self.status.set(model="loading model…", filters="no filters", session="new conversation")
-        store = self.chat_app.sessions
-        if store is not None:
-            try:
-                last = store.last()
-                if last is not None:
-                    await self.load_session(last.id)
-            except AskArchiveError as exc:
-                self.say(str(exc), "error")
+        try:
+            last = self.chat_app.backend.last_session_id()
+            if last is not None:
+                await self.load_session(last)
+        except AskArchiveError as exc:
+            self.say(str(exc), "error")
         self.question.focus()
         self._startup()
 
@@ -178,9 +175,8 @@ class ChatScreen(ChatScreenBase):
         if cancel.is_set() or not self._finish_pending(view):
             return
         await view.finish(answer)
-        self.chat_app.backend.record(question, answer)
         self.status.set(activity="no answer in the archive" if answer.abstained else None)
-        self._save_turn(question, answer)
+        self._record(question, answer)
         await self.select(view)
         self.query_one("#conversation", VerticalScroll).scroll_end(animate=False)
 
@@ -209,19 +205,15 @@ class ChatScreen(ChatScreenBase):
             self.status.set(activity="cancelling indexing…")
 
     # -- sessions --------------------------------------------------------------------------------
-    def _save_turn(self, question: str, answer: Answer) -> None:
-        store = self.chat_app.sessions
-        if store is None:
-            return
+    def _record(self, question: str, answer: Answer) -> None:
+        """The answer is kept: the next follow-up builds on it, and it is saved."""
         try:
-            if self.session_id is None:
-                self.session_id = store.create().id
-                f = self.chat_app.backend.filters
-                store.set_filters(self.session_id, f.since, f.until, f.source)
-            store.append(self.session_id, question, answer)
-            self.status.set(session=store.get(self.session_id).title)
+            title = self.chat_app.backend.record(question, answer)
         except AskArchiveError as exc:
             self.say(f"could not save this turn: {exc}", "warning")
+        else:
+            if title is not None:
+                self.status.set(session=title)
 
     async def clear_conversation(self) -> None:
         if self._pending is not None:
@@ -232,16 +224,10 @@ class ChatScreen(ChatScreenBase):
         await self.sources.show(None)
 
     async def load_session(self, session_id: int) -> None:
-        store = self.chat_app.sessions
-        assert store is not None
-        session = store.get(session_id)
-        turns = store.turns(session_id)
+        session, turns = self.chat_app.backend.open_session(session_id)
+        # Cancels a pending answer before it can be recorded: it belonged to the old conversation.
         await self.clear_conversation()
-        self.session_id = session.id
-        backend = self.chat_app.backend
-        backend.turns = [t.as_turn() for t in turns]
-        backend.filters = Filters.of(session.since, session.until, session.source)
-        self.status.set(session=session.title, filters=backend.filters.describe(), activity=None)
+        self.status.set(session=session.title, filters=session.filters.describe(), activity=None)
         self.question.history = []
         for t in turns:
             self.question.remember(t.question)
@@ -250,18 +236,16 @@ class ChatScreen(ChatScreenBase):
             views = [TurnView(t.question, t.answer) for t in turns]
             await self.query_one("#conversation", VerticalScroll).mount_all(views)
             await self.select(views[-1])
-        store.mark_opened(session.id)
 
     async def action_new_chat(self) -> None:
         await self.clear_conversation()
-        self.session_id = None
-        self.chat_app.backend.turns = []
+        self.chat_app.backend.new_session()
         self.status.set(session="new conversation", activity=None)
         self.question.focus()
 
     def action_sessions(self) -> None:
-        store = self.chat_app.sessions
-        if store is None:
+        backend = self.chat_app.backend
+        if backend.sessions is None:
             self.say("sessions are not available (see the earlier message)", "warning")
             return
 
@@ -271,30 +255,29 @@ class ChatScreen(ChatScreenBase):
                     await self.load_session(choice.session_id)
                 elif choice is not None and choice.action == "new":
                     await self.action_new_chat()
-                elif self.session_id is not None:
+                elif backend.session_id is not None:
                     # The open conversation may have been renamed or deleted meanwhile.
-                    ids = {s.id: s for s in store.list()}
-                    if self.session_id in ids:
-                        self.status.set(session=ids[self.session_id].title)
+                    current = backend.current_session()
+                    if current is not None:
+                        self.status.set(session=current.title)
                     else:
                         await self.action_new_chat()
             except AskArchiveError as exc:
                 self.say(str(exc), "error")
             self.question.focus()
 
-        self.app.push_screen(SessionsScreen(store, self.session_id), chosen)
+        self.app.push_screen(SessionsScreen(backend), chosen)
 
     def action_export(self) -> None:
-        store = self.chat_app.sessions
-        if store is None or self.session_id is None:
-            self.say("nothing to export yet: ask a question first", "warning")
-            return
         try:
-            path = store.export(self.session_id, self.chat_app.exports_dir)
+            path = self.chat_app.backend.export_session(self.chat_app.exports_dir)
         except (AskArchiveError, OSError) as exc:
             self.say(f"export failed: {exc}", "error")
             return
-        self.say(f"exported to {path}")
+        if path is None:
+            self.say("nothing to export yet: ask a question first", "warning")
+        else:
+            self.say(f"exported to {path}")
 
     # -- selecting answers and opening sources ---------------------------------------------------
     @on(TurnView.Selected)

@@ -16,9 +16,8 @@ from textual.screen import Screen
 from textual.widgets import ProgressBar
 
 from askarchive.errors import AskArchiveError
-from askarchive.models import IndexReport
+from askarchive.models import Filters, IndexReport
 from askarchive.safe import visible
-from askarchive.tui.backend import Filters
 from askarchive.tui.screens.prompt import PromptScreen
 from askarchive.tui.widgets.filters import FilterBar
 from askarchive.tui.widgets.question import QuestionInput
@@ -35,7 +34,6 @@ class ChatScreenBase(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(classes="chat")
-        self.session_id: int | None = None
         self._index_cancel: threading.Event | None = None
 
     @property
@@ -86,17 +84,12 @@ class ChatScreenBase(Screen[None]):
 
     def set_filters(self, filters: Filters) -> bool:
         """Apply filters to every following question; False (and a message) if they are bad."""
-        backend = self.chat_app.backend
         try:
-            backend.check_filters(filters)
+            self.chat_app.backend.set_filters(filters)
         except AskArchiveError as exc:
             self.say(str(exc), "error")
             return False
-        backend.filters = filters
         self.status.set(filters=filters.describe())
-        store = self.chat_app.sessions
-        if store is not None and self.session_id is not None:
-            store.set_filters(self.session_id, filters.since, filters.until, filters.source)
         self.say(f"filters: {filters.describe()}")
         return True
 

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from pathlib import Path
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Markdown, Static
-from textual.widgets._markdown import MarkdownStream
+from textual.widgets.markdown import MarkdownStream
 
-from askarchive.answer.markdown import answer_parts, is_finished_answer
+from askarchive.answer.markdown import (
+    abstention_markdown,
+    answer_markdown,
+    escape_markdown,
+    is_finished_answer,
+)
 from askarchive.models import Answer
 from askarchive.safe import visible
-from askarchive.sessions import answer_markdown, escape_markdown
 from askarchive.tui.widgets.sources import app_roots
-
-_MD_FRAGMENT = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&=$^])")
-
-
-def escape_fragment(text: str) -> str:
-    """Escape a streamed piece of text for Markdown without touching its whitespace."""
-    return _MD_FRAGMENT.sub(r"\\\1", text)
 
 
 def describe_search(answer: Answer) -> Text:
@@ -36,18 +29,6 @@ def describe_search(answer: Answer) -> Text:
         text.append(" · dates: ", style="dim")
         text.append(visible(w.explain()))
     return text
-
-
-def abstention_markdown(answer: Answer, roots: Sequence[Path] = ()) -> str:
-    """What the archive lacks, then the closest passages one per line, all escaped."""
-    parts = answer_parts(answer, roots)
-    if parts.lines is None:  # an answer saved with older wording
-        return escape_markdown(answer.text)
-    md = escape_markdown(parts.body)
-    if parts.lines:
-        items = (escape_markdown(line.removeprefix("- ")) for line in parts.lines)
-        md += f"\n\n{escape_markdown(parts.heading)}\n\n" + "\n".join(f"- {i}" for i in items)
-    return md
 
 
 class TurnView(Vertical, can_focus=True):
@@ -93,7 +74,7 @@ class TurnView(Vertical, can_focus=True):
             return  # a whole extractive answer: ``finish`` shows it, rendered
         if self._stream is None:
             self._stream = Markdown.get_stream(self.body)
-        await self._stream.write(visible(escape_fragment(token)))
+        await self._stream.write(visible(escape_markdown(token, flatten=False)))
 
     async def _end_stream(self) -> None:
         if self._stream is not None:

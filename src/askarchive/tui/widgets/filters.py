@@ -9,8 +9,8 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from askarchive.models import Filters
 from askarchive.safe import visible
-from askarchive.tui.backend import Filters
 
 
 class FilterBar(Horizontal):

@@ -15,10 +15,9 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import ListItem, ListView, Static
 
-from askarchive.answer.markdown import root_relative
+from askarchive.answer.markdown import cited_sentences, root_relative
 from askarchive.models import Answer, Citation
 from askarchive.safe import visible
-from askarchive.sessions import cited_sentences
 
 SNIPPET_CHARS = 220
 

@@ -1,4 +1,7 @@
-"""Saved conversations: open one, start a new one, rename or delete."""
+"""The history of saved conversations: open one, start a new one, rename or delete.
+
+Everything is read and changed through the chat backend, which owns the session store.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from textual.widgets import Footer, ListItem, ListView, Static
 
 from askarchive.errors import AskArchiveError
 from askarchive.safe import visible
-from askarchive.sessions import Session, SessionStore
+from askarchive.tui.backend import ChatBackend, Session
 from askarchive.tui.screens.prompt import PromptScreen
 
 
@@ -52,10 +55,10 @@ class SessionsScreen(Screen[SessionChoice]):
         Binding("d,delete", "delete", "Delete", key_display="d", id="sessions.delete"),
     ]
 
-    def __init__(self, store: SessionStore, current: int | None) -> None:
+    def __init__(self, backend: ChatBackend) -> None:
         super().__init__(classes="sessions")
-        self.store = store
-        self.current = current
+        self.backend = backend
+        self.current = backend.session_id
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Conversations", style="bold"), id="sessions-title")
@@ -69,7 +72,7 @@ class SessionsScreen(Screen[SessionChoice]):
 
     async def reload(self, select: int | None = None) -> None:
         try:
-            sessions = self.store.list()
+            sessions = self.backend.list_sessions()
         except AskArchiveError as exc:
             self.notify(visible(str(exc)), severity="error", markup=False)
             sessions = []
@@ -110,7 +113,7 @@ class SessionsScreen(Screen[SessionChoice]):
             if title is None:
                 return
             try:
-                self.store.rename(s.id, title)
+                self.backend.rename_session(s.id, title)
             except AskArchiveError as exc:
                 self.notify(visible(str(exc)), severity="error", markup=False)
             await self.reload(select=s.id)
@@ -122,7 +125,7 @@ class SessionsScreen(Screen[SessionChoice]):
         if s is None:
             return
         try:
-            self.store.delete(s.id)
+            self.backend.delete_session(s.id)
         except AskArchiveError as exc:
             self.notify(visible(str(exc)), severity="error", markup=False)
         else:

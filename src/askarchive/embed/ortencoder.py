@@ -1,0 +1,199 @@
+"""The model run by ONNX Runtime, fed by the ``tokenizers`` package: no torch anywhere.
+
+Two uses share this code. Questions (one short text, one thread, so the retriever's keyword query
+keeps the other core) and bulk indexing (thousands of chunks, sorted by token length so a batch
+pads little, every core). The tokenizer reproduces sentence-transformers' own preprocessing
+(strip, truncate to the model's ``max_seq_length``, pad to the longest text of the batch); the
+probe check below proves it on every open, against vectors recorded with PyTorch at export time.
+
+Each exported file has a sidecar ``<file>.probes.json`` written before the file is published: the
+probe texts and the vectors they must give. Opening a file embeds those probes and compares, so a
+stale or damaged file, or a tokenizer that drifted from the model's, is caught without PyTorch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from askarchive.embed.runtime import offline_environment
+
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Exported fp32 vectors agree with PyTorch's to ~3e-7 and a file's own recorded vectors are
+# reproduced to ~1e-7; anything near this bound is a broken file or a drifted tokenizer.
+TOLERANCE = 1e-4
+# Probe texts up to this long are embedded on every open (see ``check``).
+CHECK_CHARS = 200
+
+
+class EncoderUnavailable(Exception):
+    """An ONNX encoder cannot be used; the message says why."""
+
+
+def probes_path(path: Path) -> Path:
+    return path.with_name(path.name.removesuffix(".onnx") + ".probes.json")
+
+
+def read_config(model_path: str) -> tuple[int, int]:
+    """(max_seq_length, hidden size) from the model folder's own config files."""
+    with open(os.path.join(model_path, "sentence_bert_config.json"), encoding="utf-8") as fh:
+        max_len = int(json.load(fh).get("max_seq_length", 256))
+    with open(os.path.join(model_path, "config.json"), encoding="utf-8") as fh:
+        dim = int(json.load(fh)["hidden_size"])
+    return max_len, dim
+
+
+class Featurizer:
+    """Texts to the model's input arrays, exactly as sentence-transformers prepares them."""
+
+    def __init__(self, model_path: str) -> None:
+        from tokenizers import Tokenizer
+
+        self.max_length, self.dim = read_config(model_path)
+        tok = Tokenizer.from_file(os.path.join(model_path, "tokenizer.json"))
+        tok.no_padding()
+        # Counted with the special tokens, as the model sees them.
+        tok.enable_truncation(self.max_length, strategy="longest_first")
+        self._tok = tok
+
+    def encodings(self, texts: Sequence[str]) -> list[Any]:
+        # sentence-transformers strips each text before tokenizing it.
+        return self._tok.encode_batch([str(t).strip() for t in texts])
+
+    @staticmethod
+    def pad(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), np.int64)
+        mask = np.zeros_like(ids)
+        types = np.zeros_like(ids)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n] = e.ids
+            mask[row, :n] = 1
+            types[row, :n] = e.type_ids
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+    def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return self.pad(self.encodings(texts))
+
+
+def cores() -> int:
+    """CPU cores this process may use (the affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class OrtEncoder:
+    """An ONNX Runtime session over one exported file of the model."""
+
+    def __init__(
+        self, path: Path, featurizer: Featurizer, *, threads: int = 1, device: str = "cpu"
+    ) -> None:
+        offline_environment()  # before onnxruntime starts, or its telemetry is already on
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise EncoderUnavailable("onnxruntime is not installed") from exc
+        opts = ort.SessionOptions()
+        if threads == 1:
+            # The files are fused when made; the extended rewrites add ~0.15 s to a cold start
+            # and nothing measurable to one short question.
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: on cores shared with other work (the chat,
+        # the parser thread, other programs) spinning took time from them and gained nothing.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self._session = ort.InferenceSession(str(path), opts, providers=providers)
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+            raise EncoderUnavailable(f"cannot load {path}: {exc}".replace("\n", " ")) from exc
+        names = [i.name for i in self._session.get_inputs()]
+        if names != list(INPUTS):
+            raise EncoderUnavailable(f"{path} takes inputs {names}, expected {list(INPUTS)}")
+        self.path = path
+        self.featurizer = featurizer
+        self.dim = featurizer.dim
+
+    def run(self, features: dict[str, Any]) -> np.ndarray:
+        """Unit vectors for tokenized input (arrays or torch tensors; other keys ignored)."""
+        feeds = {}
+        for name in INPUTS:
+            value = features.get(name)
+            if value is None and name == "token_type_ids":
+                value = np.zeros_like(feeds["input_ids"])
+            feeds[name] = np.asarray(value, dtype=np.int64)
+        (out,) = self._session.run(None, feeds)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Vectors in input order; texts are batched by token length so little is padded."""
+        out = np.zeros((len(texts), self.dim), np.float32)
+        if not texts:
+            return out
+        encs = self.featurizer.encodings(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            out[rows] = self.run(self.featurizer.pad([encs[i] for i in rows]))
+        return out
+
+
+def record_probes(path: Path, texts: Sequence[str], vectors: np.ndarray) -> None:
+    """Write the sidecar that ``open_checked`` compares against (before ``path`` is published)."""
+    payload = {"texts": list(texts), "vectors": np.asarray(vectors, np.float64).tolist()}
+    tmp = probes_path(path).with_name(f".{probes_path(path).name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload), encoding="utf-8")
+    os.replace(tmp, probes_path(path))
+
+
+def check(encoder: OrtEncoder, probes: Path) -> float:
+    """Largest difference between ``encoder``'s vectors for the recorded probe texts (each on
+    its own, as a question is embedded) and the recorded ones; above ``TOLERANCE`` it raises."""
+    try:
+        data = json.loads(probes.read_text(encoding="utf-8"))
+        texts = [str(t) for t in data["texts"]]
+        want = np.asarray(data["vectors"], np.float32)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EncoderUnavailable(f"no usable reference vectors beside {encoder.path}") from exc
+    if want.shape != (len(texts), encoder.dim) or not texts:
+        raise EncoderUnavailable(f"the reference vectors beside {encoder.path} do not fit it")
+    # The short probes only: the long ones (truncation) were proven when the file was made,
+    # and each costs a cold start more than all the short ones together.
+    short = [i for i, t in enumerate(texts) if len(t) <= CHECK_CHARS] or [0]
+    got = np.concatenate([encoder.run(encoder.featurizer([texts[i]])) for i in short])
+    worst = float(np.abs(got - want[short]).max())
+    if not worst <= TOLERANCE:
+        raise EncoderUnavailable(f"{encoder.path} disagrees with its reference by {worst:.2g}")
+    return worst
+
+
+def open_checked(path: Path, featurizer: Featurizer, **kwargs: Any) -> OrtEncoder:
+    """Open an exported file and prove it against its sidecar; a bad pair is deleted."""
+    offline_environment()
+    try:
+        import onnxruntime  # noqa: F401  (a missing library must not delete a good file)
+    except ImportError as exc:
+        raise EncoderUnavailable("onnxruntime is not installed") from exc
+    if not path.exists():
+        raise EncoderUnavailable(f"{path} does not exist")
+    try:
+        encoder = OrtEncoder(path, featurizer, **kwargs)
+        check(encoder, probes_path(path))
+    except EncoderUnavailable:
+        # The runtime loaded, so the files are at fault: the next warm-up makes fresh ones.
+        path.unlink(missing_ok=True)
+        probes_path(path).unlink(missing_ok=True)
+        raise
+    return encoder
