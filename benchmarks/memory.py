@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from benchcommon import BENCH_OUT, log, machine_line, require
-from startup import cli_rows
+from startup import child_report, cli_rows
 
 CHAT_CHILD = r"""
 import sys
@@ -61,12 +61,7 @@ def chat_run(index: str, question: str, data_dir: str) -> tuple[float, float, st
         [*cmd, index, question], capture_output=True, text=True, env=env, check=False
     )
     took = time.perf_counter() - t0
-    rss, heavy = float("nan"), "?"
-    for line in done.stderr.splitlines():
-        if line.startswith("RSS "):
-            rss = int(line.split()[1]) / 1024
-        elif line.startswith("CHILD "):
-            heavy = line.split()[2]
+    _, rss, heavy = child_report(done.stderr)
     if heavy == "?":
         sys.exit(f"chat child failed: {done.stderr[-800:]}")
     return took, rss, heavy

@@ -102,15 +102,21 @@ def cli_run(questions: str, argv: list[str]) -> tuple[float, float, str]:
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     took = time.perf_counter() - t0
-    rss, heavy = float("nan"), "?"
-    for line in done.stderr.splitlines():
+    code, rss, heavy = child_report(done.stderr)
+    if code not in ("0", "?"):
+        sys.exit(f"askarchive {' '.join(argv)} exited {code}: {done.stderr[-500:]}")
+    return took, rss, heavy
+
+
+def child_report(stderr: str) -> tuple[str, float, str]:
+    """(exit code, peak RSS MiB, heavy modules) from the lines GNU time and a child print."""
+    code, rss, heavy = "?", float("nan"), "?"
+    for line in stderr.splitlines():
         if line.startswith("RSS "):
             rss = int(line.split()[1]) / 1024
         elif line.startswith("CHILD "):
             _, code, heavy = line.split()
-            if code != "0":
-                sys.exit(f"askarchive {' '.join(argv)} exited {code}: {done.stderr[-500:]}")
-    return took, rss, heavy
+    return code, rss, heavy
 
 
 def cli_rows(rows: dict[str, tuple[str, list[str]]], runs: int) -> dict[str, list[tuple]]:

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from askarchive.answer.followup import Rewrite, entities, rewrite
-from askarchive.archive import Conversation
+from askarchive.conversation import Conversation
 from askarchive.models import Answer, DateWindow, Turn
 
 

@@ -18,7 +18,8 @@ from askarchive.models import Answer, Article, Filters, IndexReport
 from askarchive.sessions import Session, SessionStore, StoredTurn
 
 if TYPE_CHECKING:
-    from askarchive.archive import Archive, Conversation
+    from askarchive.archive import Archive
+    from askarchive.conversation import Conversation
 
 ArchiveOpener = Callable[[bool], "Archive"]
 
@@ -129,7 +130,8 @@ class ChatBackend:
         the app draws first."""
         with self._conversation_lock:
             if self._conversation is None:
-                from askarchive.archive import Conversation
+                # Only the models: the archive (numpy, SQLite) opens at the first question.
+                from askarchive.conversation import Conversation
 
                 self._conversation = Conversation(self.archive)
             return self._conversation
