@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import os
 import random
 import sys
@@ -34,8 +35,26 @@ TEMPLATES = (
 )
 
 
-def replicate(source: Path, dest: Path, target: int, noise: float, seed: int) -> None:
-    """Fill ``dest`` with copies of the articles of ``source`` until it holds ``target`` chunks."""
+def replicate(
+    source: Path,
+    dest: Path,
+    target: int,
+    noise: float,
+    seed: int,
+    *,
+    shift_days: int = 0,
+    exact: bool = False,
+    label: str = "synthetic",
+    on_written: Callable[[int], None] | None = None,
+    dense: bool = True,
+) -> int:
+    """Fill ``dest`` with copies of the articles of ``source`` until it holds ``target`` chunks.
+
+    Copy r of an article gets an id and title suffix, vectors perturbed by Gaussian ``noise`` and
+    its date moved by ``r * shift_days``. Whole copies are written unless ``exact``, which stops
+    at ``target``; ``on_written`` hears the running chunk count after each article. Without
+    ``dense`` the FAISS index is left for the caller to build (and time). Returns the chunks
+    written."""
     from askarchive.index.chunking import ChunkSettings
     from askarchive.models import Chunk
     from askarchive.store.sqlite import Store
@@ -45,9 +64,21 @@ def replicate(source: Path, dest: Path, target: int, noise: float, seed: int) ->
         sys.exit(f"no store at {source}")
     manifest = src.manifest()
     dim = int(manifest["dim"])
-    _, n_chunks = src.counts()
-    copies = -(-target // n_chunks)
-    log(f"replicating {n_chunks} chunks x{copies} into {dest}")
+    # The source is small (thousands of chunks): read it once.
+    articles = []
+    for (aid,) in src.con.execute("SELECT id FROM articles ORDER BY id").fetchall():
+        art = src.article(aid)
+        assert art is not None
+        rows = src.con.execute(
+            "SELECT seq, start, end, tokens, vector FROM chunks WHERE article_id=? ORDER BY seq",
+            (aid,),
+        ).fetchall()
+        vecs = np.stack([np.frombuffer(r[4], np.float32, dim) for r in rows])
+        articles.append((art, [r[:4] for r in rows], vecs))
+    src.close()
+    n_src = sum(len(rows) for _, rows, _ in articles)
+    copies = -(-target // n_src)
+    log(f"replicating {len(articles)} articles, {n_src} chunks, x{copies} into {dest}")
     if dest.exists():
         import shutil
 
@@ -59,35 +90,39 @@ def replicate(source: Path, dest: Path, target: int, noise: float, seed: int) ->
     settings = ChunkSettings(int(manifest["chunk_tokens"]), int(manifest["chunk_overlap"]))
     out.init_manifest(manifest["model"], dim, settings.as_manifest())
     rng = np.random.default_rng(seed)
-    ids = [r[0] for r in src.con.execute("SELECT id FROM articles ORDER BY id")]
+    written = 0
     for copy in range(copies):
-        for i in range(0, len(ids), 500):
+        for i in range(0, len(articles), 500):
             with out.transaction():
-                for aid in ids[i : i + 500]:
-                    art = src.article(aid)
-                    assert art is not None
-                    rows = src.con.execute(
-                        "SELECT seq, start, end, tokens, vector FROM chunks "
-                        "WHERE article_id=? ORDER BY seq",
-                        (aid,),
-                    ).fetchall()
-                    vecs = np.stack([np.frombuffer(r[4], np.float32, dim) for r in rows])
+                for art, rows, vecs in articles[i : i + 500]:
                     if copy:
                         vecs = vecs + rng.normal(0, noise, vecs.shape).astype(np.float32)
                         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+                        date = art.date
+                        if date is not None and shift_days:
+                            date += dt.timedelta(days=shift_days * copy)
                         art = dataclasses.replace(
-                            art, id=f"{aid}~{copy}", title=f"{art.title} (copy {copy})"
+                            art,
+                            id=f"{art.id}~{copy}",
+                            title=f"{art.title} (copy {copy})",
+                            date=date,
                         )
-                    chunks = [
-                        Chunk(art.id, seq, s, e, art.body[s:e], tok) for seq, s, e, tok, _ in rows
-                    ]
-                    out.insert_article(art, f"synthetic-{copy}", chunks, vecs)
+                    chunks = [Chunk(art.id, q, s, e, art.body[s:e], tok) for q, s, e, tok in rows]
+                    out.insert_article(art, f"{label}-{copy}", chunks, vecs)
+                    written += len(rows)
+                    if on_written is not None:
+                        on_written(written)
                 out.bump_generation()
+            if exact and written >= target:
+                break
         log(f"copy {copy + 1}/{copies} written")
-    out.save_faiss()
-    log(f"synthetic store: {out.counts()[1]} chunks")
+        if exact and written >= target:
+            break
+    if dense:
+        out.save_faiss()
+        log(f"synthetic store: {out.counts()[1]} chunks")
     out.close()
-    src.close()
+    return written
 
 
 def make_queries(archive: object, n: int, seed: int) -> list[tuple[str, str | None]]:

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import argparse
 import calendar
-import dataclasses
 import datetime as dt
 import json
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -34,88 +32,46 @@ from pathlib import Path
 
 import numpy as np
 from benchcommon import BENCH_OUT, log, machine_line, peak_rss_mb, percentile
+from retrieval import TEMPLATES, replicate
 
-TEMPLATES = (
-    "What happened with {}?",
-    "What was reported about {}?",
-    "Why {}?",
-    "Tell me about {}",
-    "What did officials say on {}?",
-)
 SHIFT_DAYS = 29
-
-
-def _vector(blob: bytes, dim: int) -> np.ndarray:
-    """A stored vector, whichever width it was written in."""
-    dtype = np.float16 if len(blob) == 2 * dim else np.float32
-    return np.frombuffer(blob, dtype=dtype, count=dim).astype(np.float32)
 
 
 def build(source: Path, dest: Path, target: int, noise: float, seed: int) -> None:
     """Fill ``dest`` with shifted, perturbed copies of the articles of ``source``."""
-    from askarchive.index.chunking import ChunkSettings
-    from askarchive.models import Chunk
-    from askarchive.store.sqlite import Store
+    marks: list[float] = []
+    started = mark = time.perf_counter()
 
-    src = Store.open(source, create=False)
-    if src is None:
-        sys.exit(f"no store at {source}; build it with `python benchmarks/newsqa.py`")
-    manifest = src.manifest()
-    dim = int(manifest["dim"])
-    # The source is small (thousands of chunks): read it once.
-    articles = []
-    for (aid,) in src.con.execute("SELECT id FROM articles ORDER BY id").fetchall():
-        art = src.article(aid)
-        assert art is not None
-        rows = src.con.execute(
-            "SELECT seq, start, end, tokens, vector FROM chunks WHERE article_id=? ORDER BY seq",
-            (aid,),
-        ).fetchall()
-        vecs = np.stack([_vector(r[4], dim) for r in rows])
-        articles.append((art, [r[:4] for r in rows], vecs))
-    n_src = sum(len(rows) for _, rows, _ in articles)
-    copies = -(-target // n_src)
-    log(f"replicating {len(articles)} articles, {n_src} chunks, x{copies} into {dest}")
-    if dest.exists():
-        if not (dest / "CURRENT").exists():
-            sys.exit(f"{dest} exists and is not an askarchive store; remove it or pick another")
-        shutil.rmtree(dest)
-    out = Store.open(dest, create=True)
-    assert out is not None
-    settings = ChunkSettings(int(manifest["chunk_tokens"]), int(manifest["chunk_overlap"]))
-    out.init_manifest(manifest["model"], dim, settings.as_manifest())
-    rng = np.random.default_rng(seed)
-    written, mark, marks = 0, time.perf_counter(), []
-    started = mark
-    for copy in range(copies):
-        for i in range(0, len(articles), 500):
-            with out.transaction():
-                for art, rows, vecs in articles[i : i + 500]:
-                    if copy:
-                        vecs = vecs + rng.normal(0, noise, vecs.shape).astype(np.float32)
-                        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-                        date = art.date + dt.timedelta(days=SHIFT_DAYS * copy) if art.date else None
-                        art = dataclasses.replace(
-                            art,
-                            id=f"{art.id}~{copy}",
-                            title=f"{art.title} (copy {copy})",
-                            date=date,
-                        )
-                    chunks = [Chunk(art.id, q, s, e, art.body[s:e], t) for q, s, e, t in rows]
-                    out.insert_article(art, f"replica-{copy}", chunks, vecs)
-                    written += len(rows)
-                    if written // 100_000 > len(marks):
-                        now = time.perf_counter()
-                        marks.append(now - mark)
-                        mark = now
-                        log(f"{written} chunks written, last 100k in {marks[-1]:.1f} s")
-                out.bump_generation()
-            if written >= target:
-                break
-        if written >= target:
-            break
+    def per_100k(written: int) -> None:
+        nonlocal mark
+        if written // 100_000 > len(marks):
+            now = time.perf_counter()
+            marks.append(now - mark)
+            mark = now
+            log(f"{written} chunks written, last 100k in {marks[-1]:.1f} s")
+
+    written = replicate(
+        source,
+        dest,
+        target,
+        noise,
+        seed,
+        shift_days=SHIFT_DAYS,
+        exact=True,
+        label="replica",
+        on_written=per_100k,
+        dense=False,
+    )
     sqlite_s = time.perf_counter() - started
     log(f"SQLite: {written} chunks in {sqlite_s:.0f} s; building the dense index")
+    from askarchive.store.sqlite import Store
+
+    out = Store.open(dest, create=True)
+    assert out is not None
+    src = Store.open(source, create=False)
+    assert src is not None
+    n_articles, n_src = src.counts()
+    src.close()
     t = time.perf_counter()
     out.save_faiss()
     faiss_s = time.perf_counter() - t
@@ -125,11 +81,10 @@ def build(source: Path, dest: Path, target: int, noise: float, seed: int) -> Non
         "faiss_s": faiss_s,
         "per_100k": marks,
         "peak_rss_mb": peak_rss_mb(),
-        "source": f"{len(articles)} articles, {n_src} chunks",
+        "source": f"{n_articles} articles, {n_src} chunks",
     }
     (dest / "scale-build.json").write_text(json.dumps(stats))
     out.close()
-    src.close()
 
 
 def reindex_dense(dest: Path) -> None:

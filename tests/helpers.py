@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 TOPICS = [
     (
@@ -87,3 +88,15 @@ def drain_pty(master: int) -> bytes:
         chunks.append(data)
     os.close(master)
     return b"".join(chunks)
+
+
+def isolate_user_dirs(monkeypatch: Any, tmp_path: Path) -> None:
+    """No LLM endpoint from the environment, and config and data folders under ``tmp_path``:
+    a chat under test never reads the real user's config file or writes their sessions."""
+    from askarchive import locations
+    from askarchive.answer.llm import config
+
+    for name in (config.ENV_URL, config.ENV_MODEL, config.ENV_KEY):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(locations.CONFIG_DIR_ENV, str(tmp_path / "config"))
+    monkeypatch.setenv("ASKARCHIVE_DATA_DIR", str(tmp_path / "data"))

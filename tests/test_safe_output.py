@@ -24,8 +24,6 @@ from typing import Any
 import pytest
 from textual.widgets import Static
 
-from askarchive import locations
-from askarchive.answer.llm import config as llm_module
 from askarchive.archive import Archive
 from askarchive.safe import json_text, visible
 from askarchive.tui.app import AskArchiveApp
@@ -34,7 +32,7 @@ from askarchive.tui.screens.reader import Paragraph, ReaderScreen
 from askarchive.tui.widgets.answer import TurnView
 from askarchive.tui.widgets.sources import SourceItem, SourcesPanel
 from tests.fakes import HashEmbedder
-from tests.helpers import drain_pty
+from tests.helpers import drain_pty, isolate_user_dirs
 from tests.llm_server import FakeLLM
 from tests.test_answer_display import CLI, DIM, cli_env
 from tests.test_tui import backend_for, make_app, screen_text, settle
@@ -250,11 +248,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(autouse=True)
 def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in (llm_module.ENV_URL, llm_module.ENV_MODEL, llm_module.ENV_KEY):
-        monkeypatch.delenv(name, raising=False)
-    # Never read the real user's LLM config file.
-    monkeypatch.setenv(locations.CONFIG_DIR_ENV, str(tmp_path / "config"))
-    monkeypatch.setenv("ASKARCHIVE_DATA_DIR", str(tmp_path / "data"))
+    isolate_user_dirs(monkeypatch, tmp_path)
 
 
 def assert_screen_inert(app: AskArchiveApp) -> str:

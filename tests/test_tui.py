@@ -19,7 +19,6 @@ import pytest
 from textual.widgets import Static
 
 import askarchive.tui
-from askarchive import locations
 from askarchive.answer.llm import config as llm_module
 from askarchive.answer.markdown import NO_ANSWER
 from askarchive.archive import Archive
@@ -32,6 +31,7 @@ from askarchive.tui.screens.reader import CITED_STYLE, Paragraph, ReaderScreen
 from askarchive.tui.widgets.answer import TurnView
 from askarchive.tui.widgets.sources import SourceItem, SourcesPanel
 from tests.fakes import HashEmbedder
+from tests.helpers import isolate_user_dirs
 from tests.llm_server import FakeLLM
 
 pytestmark = pytest.mark.anyio
@@ -91,11 +91,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(autouse=True)
 def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in (llm_module.ENV_URL, llm_module.ENV_MODEL, llm_module.ENV_KEY):
-        monkeypatch.delenv(name, raising=False)
-    # Never read the real user's LLM config file.
-    monkeypatch.setenv(locations.CONFIG_DIR_ENV, str(tmp_path / "config"))
-    monkeypatch.setenv("ASKARCHIVE_DATA_DIR", str(tmp_path / "data"))
+    isolate_user_dirs(monkeypatch, tmp_path)
 
 
 def backend_for(
