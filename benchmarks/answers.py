@@ -1,6 +1,7 @@
 """Extractive answers on SQuAD-dev whole articles: gold-answer hit rate, abstention, latency.
 
-    python benchmarks/answers.py [SQUAD_DIR] [--questions N]
+    python benchmarks/answers.py [SQUAD_DIR] [--questions N] [--encoder int8|fp32]
+                                 [--workdir bench-out/answers]
 
 1. Full store (all 48 articles): the share of questions whose extractive answer (the quoted
    sentences) contains a gold answer string, through the real ``Archive.ask`` path.
@@ -30,7 +31,7 @@ from askarchive.answer.followup import rewrite
 from askarchive.evaluate import join_articles, load_beir, normalise
 
 
-def build_full(data, folder: Path) -> Path:  # type: ignore[no-untyped-def]
+def build_full(data, folder: Path, encoder: str | None) -> Path:  # type: ignore[no-untyped-def]
     store = folder / "full"
     corpus = folder / "articles.jsonl"
     if not corpus.exists():
@@ -38,7 +39,7 @@ def build_full(data, folder: Path) -> Path:  # type: ignore[no-untyped-def]
         with open(corpus, "w", encoding="utf-8") as fh:
             for doc_id, doc in data.docs.items():
                 fh.write(json.dumps({"id": doc_id, **doc}, ensure_ascii=False) + "\n")
-    with Archive.open(store) as archive:
+    with Archive.open(store, encoder=encoder) as archive:
         t = time.perf_counter()
         report = archive.index([corpus])
         took = time.perf_counter() - t
@@ -74,12 +75,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--latency", type=int, default=100, help="questions to time (default 100)")
     ap.add_argument("--latency-only", action="store_true", help="skip the quality passes")
+    ap.add_argument("--workdir", default=str(BENCH_OUT / "answers"), help="corpus and stores")
+    ap.add_argument(
+        "--encoder",
+        choices=["int8", "fp32"],
+        default=None,
+        help="vector variant of a new store (give each its own --workdir)",
+    )
     args = ap.parse_args()
 
     print(machine_line())
     data = join_articles(load_beir(require(args.data, "SQuAD dev in BEIR layout")))
-    folder = BENCH_OUT / "answers"
-    full = build_full(data, folder)
+    folder = Path(args.workdir)
+    full = build_full(data, folder, args.encoder)
     half, kept = build_half(full, folder)
     rng = random.Random(args.seed)
     questions = rng.sample(data.queries, min(args.questions, len(data.queries)))

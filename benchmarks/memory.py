@@ -3,12 +3,13 @@
     python benchmarks/memory.py [SOURCE_STORE] [--target 100000] [--runs 3]
 
 The index is SYNTHETIC: SOURCE_STORE (default bench-out/newsqa/store, the 3,000 real Reuters and
-Wikinews articles of benchmarks/newsqa.py, fp32 vectors) is replicated by
+Wikinews articles of benchmarks/newsqa.py, with their variant's vectors) is replicated by
 ``retrieval.replicate`` (copies keep their text; their vectors get small noise) into
 bench-out/memory-100k until it holds ``--target`` chunks, once. Rows, round-robin: ``search``,
 ``ask --no-llm``, and the chat (headless Textual, real backend: it opens, warms up, answers one
-question through ``Archive.ask`` and exits), all with the ONNX question encoder; beside them,
-``search`` with questions forced through PyTorch, the memory the question path used to need.
+question through ``Archive.ask`` and exits), all with the ONNX question encoder of the store's
+variant; beside them, for an fp32 store, ``search`` with questions forced through PyTorch, the
+memory the question path used to need.
 Peak RSS comes from GNU time; each row says whether torch or sentence-transformers got imported.
 """
 
@@ -91,10 +92,12 @@ def main() -> None:
 
     with Archive.open(store, create=False) as archive:
         stats = archive.stats()
+        encoder = archive.embedder.encoder  # type: ignore[attr-defined]
         archive.warm_up()  # makes the question encoder file if this machine has none yet
     print(
         f"store {store}: {stats.articles} articles, {stats.chunks} chunks "
-        f"(SYNTHETIC: replicated, see the docstring), {stats.bytes / 2**20:.0f} MiB"
+        f"(SYNTHETIC: replicated, see the docstring), {stats.bytes / 2**20:.0f} MiB, "
+        f"{encoder} vectors"
     )
     query = "oil prices after the OPEC meeting"
     question = "Why did oil prices fall?"
@@ -102,8 +105,9 @@ def main() -> None:
     rows = {
         "search": ("onnx", ["search", query, "--index", index]),
         "ask --no-llm": ("onnx", ["ask", question, "--no-llm", "--index", index]),
-        "search, PyTorch questions": ("torch", ["search", query, "--index", index]),
     }
+    if encoder == "fp32":  # int8 has no PyTorch form: its questions always run ONNX Runtime
+        rows["search, PyTorch questions"] = ("torch", ["search", query, "--index", index])
     print(f"\n## Peak RSS, fresh processes ({args.runs} runs per row, round-robin)")
     cli_rows(rows, args.runs)
     chats = []

@@ -88,7 +88,10 @@ def replicate(
     out = Store.open(dest, create=True)
     assert out is not None
     settings = ChunkSettings(int(manifest["chunk_tokens"]), int(manifest["chunk_overlap"]))
-    out.init_manifest(manifest["model"], dim, settings.as_manifest())
+    values: dict = dict(settings.as_manifest())
+    if "encoder" in manifest:  # the copy's questions must be embedded by the source's variant
+        values["encoder"] = manifest["encoder"]
+    out.init_manifest(manifest["model"], dim, values)
     rng = np.random.default_rng(seed)
     written = 0
     for copy in range(copies):

@@ -326,6 +326,7 @@ def test_first_commit_comes_after_a_small_first_batch(tmp_path: Path) -> None:
     total = watch.seen[-1][2]
     assert total < indexer.COMMIT_CHUNKS
     # Seen at the first step after the first batch: of MIN_BATCH chunks, rounded up to whole
-    # articles, plus one mini-batch of the next.
+    # articles, plus at most the second batch (as small), which embeds while the first commits.
     first = next(done for _, done, _, c in watch.seen if c > 0)
-    assert first <= indexer.MIN_BATCH + 2 * indexer.MINI_BATCH < total
+    per_article = -(-total // 12)
+    assert first <= 2 * (indexer.MIN_BATCH + per_article) < total

@@ -50,18 +50,19 @@ def test_small_batches_embed_exactly_like_encode(sample: Archive) -> None:
     import numpy as np
 
     from askarchive.embed.embedding import SMALL_BATCH
+    from askarchive.embed.variants import DEFAULT_ENCODER
 
     texts = ["Who won the football final?", "Oil prices fall after OPEC meeting in Vienna"]
     emb = sample.embedder
-    assert emb.encoder == "fp32"  # type: ignore[attr-defined]  # the default variant
+    assert emb.encoder == DEFAULT_ENCODER  # type: ignore[attr-defined]
     fast = emb.encode(texts)
     assert len(texts) <= SMALL_BATCH
-    # The same batch through the bulk session (every core, all graph rewrites): same vectors.
+    # The same texts through the bulk pool (every core, each text alone): the same vectors.
     bulk = emb._onnx.bulk("cpu").encode(texts, batch_size=len(texts))  # type: ignore[attr-defined]
-    np.testing.assert_allclose(fast, bulk, atol=1e-4)
-    # And equal to the model as trained (fp32 through PyTorch).
+    np.testing.assert_allclose(fast, bulk, atol=1e-6)
+    # And near the model as trained (fp32 through PyTorch; test_encoders holds fp32 to 1e-5).
     slow = emb.load().encode(texts, normalize_embeddings=True, convert_to_numpy=True)  # type: ignore[attr-defined]
-    np.testing.assert_allclose(fast, slow, atol=1e-5)
+    assert float((fast * slow).sum(axis=1).min()) > 0.97
 
 
 def test_every_citation_is_an_exact_span(sample: Archive) -> None:

@@ -3,6 +3,8 @@ one word normaliser and the one-line display form."""
 
 from __future__ import annotations
 
+import pytest
+
 from askarchive.text import content_terms, normalize_term, one_line, sentence_spans, unwrap
 
 # Wire copy as Reuters sent it: wrapped near 65 columns, paragraphs start indented, and the
@@ -93,3 +95,25 @@ def test_content_terms_fold_plurals_possessives_and_stopwords() -> None:
         "gas",
         "talk",
     ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Oil fell 2.5 pct. Traders said so on Monday. The U.S. dollar rose.",
+        "Qui a gagné? ¿Quién ganó? 谁赢了？ Ünïcödé ﬁ ligatures. Next one.",
+        "Emoji 😀 here. And 😀😀 there! Done",
+        "é",
+        "No full stop at the end",
+    ],
+)
+def test_sentence_offsets_are_blingfires_own(line: str) -> None:
+    """The direct call gives the sentence breaks of blingfire's wrapper, as character offsets,
+    on ASCII and on multi-byte text alike."""
+    import blingfire
+
+    from askarchive.text import _sentence_offsets
+
+    want = [tuple(span) for span in blingfire.text_to_sentences_and_offsets(line)[1]]
+    assert _sentence_offsets(line) == want
+    assert all(line[a:b].strip() for a, b in want)

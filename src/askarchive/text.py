@@ -8,6 +8,8 @@ of the question is the same term in every score.
 from __future__ import annotations
 
 import re
+import threading
+from typing import Any
 
 
 def word_set(text: str) -> frozenset[str]:
@@ -143,17 +145,13 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     hard-wrapped text (``unwrap``) do not, so a wrapped sentence comes back whole. Offsets point
     into ``text`` itself.
     """
-    import blingfire
-
     flat = unwrap(text)
     spans: list[tuple[int, int]] = []
     for line in re.finditer(r"[^\n\r]+", flat):
         segment = line.group(0)
         if not segment.strip():
             continue
-        # blingfire's offsets are character offsets into the string it was given.
-        _, offsets = blingfire.text_to_sentences_and_offsets(segment)
-        for a, b in offsets:
+        for a, b in _sentence_offsets(segment):
             a, b = max(0, a), min(len(segment), b)
             while a < b and segment[a].isspace():
                 a += 1
@@ -162,6 +160,65 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             if a < b:
                 spans.append((line.start() + a, line.start() + b))
     return spans
+
+
+_scratch = threading.local()
+
+
+def _buffers(size: int) -> tuple[Any, Any, Any]:
+    """Output buffers of at least ``size`` for blingfire, kept per thread and grown as needed
+    (allocating and zeroing them for every line cost as much as the splitting)."""
+    import ctypes
+
+    held = getattr(_scratch, "buffers", None)
+    if held is None or len(held[1]) < size:
+        size = max(size, 4096)
+        held = (
+            ctypes.create_string_buffer(size),
+            (ctypes.c_int32 * size)(),
+            (ctypes.c_int32 * size)(),
+        )
+        _scratch.buffers = held
+    return held
+
+
+def _sentence_offsets(segment: str) -> list[tuple[int, int]]:
+    """blingfire's sentence breaks of one line, as character offsets into it.
+
+    The C library's own entry point, called as ``blingfire.text_to_sentences_and_offsets``
+    calls it; that wrapper then maps byte offsets to characters in a Python loop over every
+    byte, which took most of the chunker's time. Here an ASCII line needs no mapping and any
+    other is mapped with numpy.
+    """
+    import ctypes
+
+    import blingfire
+    import numpy as np
+
+    data = segment.encode("utf-8")
+    size = len(data) * 2 + 1  # the wrapper's bound: the text plus a break after every byte
+    out, starts, ends = _buffers(size)
+    n = blingfire.blingfire.TextToSentencesWithOffsets(
+        ctypes.c_char_p(data),
+        ctypes.c_int(len(data)),
+        ctypes.byref(out),
+        ctypes.byref(starts),
+        ctypes.byref(ends),
+        ctypes.c_int(size),
+    )
+    if n == -1 or n > size:
+        return [(0, len(segment))]
+    # The buffer is reused: only its first ``n`` bytes are this line's output.
+    count = out.raw[:n].rstrip(b"\0").count(b"\n") + 1
+    # Byte offsets: the first byte of a sentence, and the last byte of its last character.
+    first = np.frombuffer(starts, np.int32, count)
+    last = np.frombuffer(ends, np.int32, count) + 1
+    if len(data) != len(segment):
+        # The character each byte belongs to, and one past the end.
+        lead = (np.frombuffer(data, np.uint8) & 0xC0) != 0x80
+        char_at = np.append(np.cumsum(lead) - 1, len(segment))
+        first, last = char_at[first], char_at[last]
+    return list(zip(first.tolist(), last.tolist(), strict=True))
 
 
 def one_line(text: object, limit: int | None = None) -> str:

@@ -145,7 +145,10 @@ class SentenceTransformerEmbedder:
         return [len(e.ids) for e in encs]
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        return list(self._tok().encode(text, add_special_tokens=False).offsets)
+        # encode_batch lets go of the GIL while it runs (encode does not): the chunker runs on
+        # the parser thread beside the encoder's threads, which need the GIL between texts.
+        (enc,) = self._tok().encode_batch([text], add_special_tokens=False)
+        return list(enc.offsets)
 
     @property
     def loaded(self) -> bool:
@@ -253,7 +256,8 @@ class SentenceTransformerEmbedder:
             onnx = self._onnx.question(make=False, wait=False)
         if onnx is not None:
             self.query_backend = "onnxruntime"
-            return onnx.run(onnx.featurizer(texts))
+            # Each text alone, as the bulk pool runs them: int8 scales activations per run.
+            return np.concatenate([onnx.run(onnx.featurizer([t])) for t in texts])
         return self._encode_small(self.load(), texts)
 
     @staticmethod

@@ -11,7 +11,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from askarchive.embed.ortencoder import EncoderUnavailable, Featurizer, OrtEncoder, cores
+from askarchive.embed.ortencoder import (
+    EncoderUnavailable,
+    Featurizer,
+    OrtEncoder,
+    TextPool,
+    cores,
+)
 
 
 class OnnxPaths:
@@ -25,7 +31,7 @@ class OnnxPaths:
         self.reason = "not opened yet"
         self._featurizer: Featurizer | None = None
         self._question: OrtEncoder | None = None
-        self._bulk: OrtEncoder | None = None
+        self._bulk: OrtEncoder | TextPool | None = None
         self._looked = False
         self._lock = threading.Lock()
 
@@ -70,13 +76,17 @@ class OnnxPaths:
             self._lock.release()
         return self._question
 
-    def bulk(self, device: str) -> OrtEncoder:
-        """The encoder for many texts at once: every core, or the GPU with ``device="cuda"``."""
-        from askarchive.embed.ortencoder import open_checked
+    def bulk(self, device: str) -> OrtEncoder | TextPool:
+        """The encoder for many texts at once: on the CPU a ``TextPool`` (every core, each text
+        alone, so its vector does not depend on its batch); on the GPU padded batches."""
+        from askarchive.embed.ortencoder import open_checked, open_pool
 
         with self._lock:
             if self._bulk is None:
-                self._bulk = open_checked(
-                    self.path(make=True), self.featurizer(), threads=cores(), device=device
-                )
+                if device == "cpu":
+                    self._bulk = open_pool(self.path(make=True), self.featurizer())
+                else:
+                    self._bulk = open_checked(
+                        self.path(make=True), self.featurizer(), threads=cores(), device=device
+                    )
         return self._bulk

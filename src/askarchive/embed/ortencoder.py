@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -94,7 +94,13 @@ class OrtEncoder:
     """An ONNX Runtime session over one exported file of the model."""
 
     def __init__(
-        self, path: Path, featurizer: Featurizer, *, threads: int = 1, device: str = "cpu"
+        self,
+        path: Path,
+        featurizer: Featurizer,
+        *,
+        threads: int = 1,
+        device: str = "cpu",
+        rewrite: bool | None = None,
     ) -> None:
         offline_environment()  # before onnxruntime starts, or its telemetry is already on
         try:
@@ -102,9 +108,10 @@ class OrtEncoder:
         except ImportError as exc:
             raise EncoderUnavailable("onnxruntime is not installed") from exc
         opts = ort.SessionOptions()
-        if threads == 1:
+        if not (threads > 1 if rewrite is None else rewrite):
             # The files are fused when made; the extended rewrites add ~0.15 s to a cold start
-            # and nothing measurable to one short question.
+            # and nothing measurable to one text. Without them, every session that runs a
+            # text alone (questions, ``TextPool``) runs the same graph: the same vector.
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -150,6 +157,69 @@ class OrtEncoder:
         return out
 
 
+# One session per core, each on one thread, up to this many; past it sessions get more threads
+# (every session holds its own copy of the weights: 90 MB for fp32).
+MAX_SESSIONS = 8
+
+
+class TextPool:
+    """Many texts on every core, each text run alone: a vector depends on its text only.
+
+    int8 files quantise activations with one scale per run, so a text batched with others would
+    get a vector that depends on its batch-mates (up to 0.03 a component); alone, it gets the
+    same vector as when it is a question. Alone also means no padding, and one single-threaded
+    session per core keeps every core busy on small products: on 2 cores this runs faster than
+    one two-threaded session on padded batches of 32, for both variants (BENCHMARKS.md).
+    """
+
+    def __init__(self, path: Path, featurizer: Featurizer, *, cpus: int | None = None) -> None:
+        total = cpus or cores()
+        n = min(total, MAX_SESSIONS)
+        self.sessions = [
+            OrtEncoder(path, featurizer, threads=max(1, total // n), rewrite=False)
+            for _ in range(n)
+        ]
+        self.path = path
+        self.featurizer = featurizer
+        self.dim = featurizer.dim
+
+    def run(self, features: dict[str, Any]) -> np.ndarray:
+        return self.sessions[0].run(features)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """Vectors in input order (``batch_size`` is ignored: every text runs alone)."""
+        import threading
+
+        out = np.zeros((len(texts), self.dim), np.float32)
+        encs = self.featurizer.encodings(texts)
+        # Longest first, so the last texts to finish are short ones and no core idles long.
+        order = iter(sorted(range(len(texts)), key=lambda i: -len(encs[i].ids)))
+        lock = threading.Lock()
+        failed: list[BaseException] = []
+
+        def work(session: OrtEncoder) -> None:
+            while not failed:
+                with lock:
+                    i = next(order, None)
+                if i is None:
+                    return
+                try:
+                    out[i] = session.run(self.featurizer.pad([encs[i]]))[0]
+                except BaseException as exc:  # raised again in the caller's thread
+                    failed.append(exc)
+
+        # ONNX Runtime releases the GIL while it runs, so the threads use every core.
+        workers = [threading.Thread(target=work, args=(s,)) for s in self.sessions[1:]]
+        for worker in workers:
+            worker.start()
+        work(self.sessions[0])
+        for worker in workers:
+            worker.join()
+        if failed:
+            raise failed[0]
+        return out
+
+
 def record_probes(path: Path, texts: Sequence[str], vectors: np.ndarray) -> None:
     """Write the sidecar that ``open_checked`` compares against (before ``path`` is published)."""
     payload = {"texts": list(texts), "vectors": np.asarray(vectors, np.float64).tolist()}
@@ -158,7 +228,7 @@ def record_probes(path: Path, texts: Sequence[str], vectors: np.ndarray) -> None
     os.replace(tmp, probes_path(path))
 
 
-def check(encoder: OrtEncoder, probes: Path) -> float:
+def check(encoder: OrtEncoder | TextPool, probes: Path) -> float:
     """Largest difference between ``encoder``'s vectors for the recorded probe texts (each on
     its own, as a question is embedded) and the recorded ones; above ``TOLERANCE`` it raises."""
     try:
@@ -179,8 +249,21 @@ def check(encoder: OrtEncoder, probes: Path) -> float:
     return worst
 
 
+E = TypeVar("E", "OrtEncoder", "TextPool")
+
+
 def open_checked(path: Path, featurizer: Featurizer, **kwargs: Any) -> OrtEncoder:
-    """Open an exported file and prove it against its sidecar; a bad pair is deleted."""
+    """Open an exported file in one session and prove it against its sidecar; a bad pair is
+    deleted."""
+    return _proven(path, lambda: OrtEncoder(path, featurizer, **kwargs))
+
+
+def open_pool(path: Path, featurizer: Featurizer) -> TextPool:
+    """``open_checked`` for a ``TextPool`` over every core."""
+    return _proven(path, lambda: TextPool(path, featurizer))
+
+
+def _proven(path: Path, make: Callable[[], E]) -> E:
     offline_environment()
     try:
         import onnxruntime  # noqa: F401  (a missing library must not delete a good file)
@@ -189,7 +272,7 @@ def open_checked(path: Path, featurizer: Featurizer, **kwargs: Any) -> OrtEncode
     if not path.exists():
         raise EncoderUnavailable(f"{path} does not exist")
     try:
-        encoder = OrtEncoder(path, featurizer, **kwargs)
+        encoder = make()
         check(encoder, probes_path(path))
     except EncoderUnavailable:
         # The runtime loaded, so the files are at fault: the next warm-up makes fresh ones.

@@ -41,13 +41,12 @@ from askarchive.embed.runtime import TELEMETRY_OFF
 from askarchive.errors import BadInput
 
 ENCODERS = ("fp32", "int8")
-# Chosen from benchmarks/encoders.py (BENCHMARKS.md, "Encoders"). int8 embeds 2.7x as fast as
-# PyTorch on a 2-core CPU and retrieves as well, but ONNX Runtime quantises activations with one
-# scale per batch, so a text's int8 vector depends on its batch-mates (up to 0.03 a component):
-# two builds of one archive would differ, and a question alone differs from the same text in a
-# batch. fp32 (1.7x PyTorch) gives every text one vector whatever its batch, so it is the default;
-# int8 is there for those who trade that for speed.
-DEFAULT_ENCODER = "fp32"
+# Chosen from benchmarks/encoders.py, quality.py, newsqa.py and answers.py (BENCHMARKS.md,
+# "Encoders"): on a 2-core CPU int8 embeds 3.4-3.5x as many chunks per second as PyTorch
+# (fp32 through ONNX Runtime: 1.5-1.8x) and retrieves as well (every SQuAD and news retrieval
+# figure within 0.004). Bulk embedding runs each text alone (ortencoder.TextPool), so an int8
+# vector depends on its text only, as fp32's does.
+DEFAULT_ENCODER = "int8"
 # What an index that records no variant was built with: PyTorch, fp32.
 LEGACY_ENCODER = "fp32"
 DEVICES = ("auto", "cpu", "cuda")

@@ -34,11 +34,16 @@ def embedding_text(title: str, chunk_text: str) -> str:
     return f"{title}\n{chunk_text}" if title else chunk_text
 
 
-def _title_prefix(title: str, embedder: Embedder) -> str:
+def _title_prefix(title: str, embedder: Embedder) -> tuple[str, int]:
+    """The title as embedded (at most MAX_TITLE_TOKENS) and its cost in tokens, with the line
+    break that follows it."""
+    if not title:
+        return "", 0
     offsets = embedder.token_offsets(title)
     if len(offsets) <= MAX_TITLE_TOKENS:
-        return title
-    return title[: offsets[MAX_TITLE_TOKENS - 1][1]]
+        return title, len(offsets) + 1
+    cut = title[: offsets[MAX_TITLE_TOKENS - 1][1]]
+    return cut, len(embedder.token_offsets(cut)) + 1
 
 
 def chunk_article(
@@ -48,8 +53,7 @@ def chunk_article(
     body = article.body
     if not body.strip():
         return [], []
-    title = _title_prefix(article.title, embedder)
-    title_cost = len(embedder.token_offsets(title)) + 1 if title else 0
+    title, title_cost = _title_prefix(article.title, embedder)
     budget = max(8, min(settings.max_tokens, embedder.max_tokens) - title_cost)
     overlap = min(settings.overlap_tokens, budget // 2)
 

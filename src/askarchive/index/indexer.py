@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 from askarchive.embed.embedding import BatchEncoder, Embedder
 from askarchive.errors import AskArchiveError, NothingIndexed
 from askarchive.index.chunking import ChunkSettings
+from askarchive.index.inflight import InFlight
 from askarchive.index.work import FileWork, Parser, Pending, _Message
 from askarchive.models import IndexReport, Skipped
 from askarchive.store.sqlite import Store
@@ -40,8 +42,12 @@ COMMIT_SECONDS = 5.0
 # COMMIT_SECONDS, so a machine that slows down by up to 2x between batches still commits in time;
 # should it slow down more, the articles finished so far are committed when the time is up.
 BATCH_SHARE = 0.5
-MINI_BATCH = 32
-# Smallest batch. Under heavy load (~4 chunks/s was seen) one MINI_BATCH alone takes ~8 s, so
+# Most chunks per encode call within a batch: the step of progress and of Ctrl-C (about a
+# second). Each call ends when its slowest text does, so on the CPU, where every core runs one
+# text at a time (ortencoder.TextPool), fewer and larger calls leave cores idle less often;
+# padded backends still run inflight.ENCODE_BATCH texts at a time.
+MINI_BATCH = 128
+# Smallest batch. Under heavy load (~4 chunks/s was seen) one MINI_BATCH alone takes ~30 s, so
 # batches and mini-batches shrink to this; CPU throughput barely depends on batch size at this
 # scale. Kept above embedding.SMALL_BATCH, whose batches go through the question encoder.
 MIN_BATCH = 8
@@ -85,42 +91,6 @@ def run_index(
         run.embed_all(parser)
     run.finish(paths)
     return run.report
-
-
-def embed_batch(
-    encoder: BatchEncoder,
-    items: Sequence[Pending],
-    mini: int,
-    *,
-    stop: Callable[[], bool],
-    after: Callable[[int], None],
-) -> bool:
-    """Set ``vectors`` on each of ``items`` by encoding their chunk texts with ``encoder``.
-
-    Texts go in length-sorted mini-batches of at most ``mini`` (so little is padding); an article
-    gets its vectors as soon as its last chunk is encoded. ``after(n)`` runs after each
-    mini-batch of ``n`` texts (progress, commits by time); ``stop()`` is checked before each.
-    Returns False if stopped before every article was encoded.
-    """
-    flat = [(p, j) for p in items for j in range(len(p.texts))]
-    flat.sort(key=lambda pj: pj[0].chunks[pj[1]].tokens)
-    out = {id(p): np.zeros((len(p.texts), encoder.dim), np.float32) for p in items}
-    filled = {id(p): 0 for p in items}
-    # Equal-sized mini-batches of at most ``mini``: no small remainder at the end.
-    parts = max(1, -(-len(flat) // mini))
-    bounds = [len(flat) * q // parts for q in range(parts + 1)]
-    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
-        if stop():
-            break
-        part = flat[start:end]
-        vecs = encoder.encode([p.texts[j] for p, j in part], batch_size=mini)
-        for (p, j), v in zip(part, vecs, strict=True):
-            out[id(p)][j] = v
-            filled[id(p)] += 1
-            if filled[id(p)] == len(p.texts):
-                p.vectors = out[id(p)]
-        after(len(part))
-    return all(p.vectors is not None for p in items)
 
 
 class _Run:
@@ -259,9 +229,12 @@ class _Run:
 
     # -- step 3: embed and commit, in batches sized by time -----------------------------------
     def embed_all(self, parser: Parser) -> None:
-        """Embed the parser's articles in batches while it parses the next ones, committing
-        whole articles at least every COMMIT_SECONDS; stops early (after committing what is
-        done) when cancelled."""
+        """Embed the parser's articles in batches, committing whole articles at least every
+        COMMIT_SECONDS; stops early (after committing what is done) when cancelled.
+
+        Three things overlap: the parser thread parses and chunks ahead, the embedding thread
+        encodes one batch, and this thread commits the batch before it and takes the next one.
+        """
         self.last_commit = time.monotonic()
         # The first batch is the smallest: the embedding rate is unknown until it is measured
         # (and the first call may load the model). Each later batch is sized from the last rate.
@@ -269,46 +242,59 @@ class _Run:
         budget = smallest
         messages = iter(parser)
         more = True
-        while more and not self.cancelled():
-            batch: list[Pending] = []
-            size = 0
-            while size < budget:
-                msg = next(messages, None)
-                if msg is None:
-                    more = False
-                    break
-                p = self._receive(msg, parser)
-                if p is not None:
-                    batch.append(p)
-                    size += len(p.chunks)
-            self._estimate(parser)
-            self.notify(self._embed_progress())
-            if not batch:
-                continue
-            t0 = time.monotonic()
-            # A remote encoder (Ray) spreads one call over its workers: it gets the whole batch.
-            remote = getattr(self.encoder, "remote", False)
-            complete = self._embed(batch, size if remote else min(MINI_BATCH, budget))
-            took = time.monotonic() - t0
-            self._commit(batch)
-            if not complete:
-                break
-            rate = size / max(took, 1e-6)
-            budget = int(min(COMMIT_CHUNKS, max(smallest, rate * COMMIT_SECONDS * BATCH_SHARE)))
+        halt = threading.Event()  # this thread failed: the embedding thread stops too
+
+        def stop() -> bool:
+            return halt.is_set() or self.cancelled()
+
+        def count(n: int) -> None:
+            self.chunks_done += n
+
+        flight: InFlight | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="askarchive-embed") as pool:
+            try:
+                while True:
+                    batch: list[Pending] = []
+                    size = 0
+                    while more and size < budget and not self.cancelled():
+                        msg = next(messages, None)
+                        if msg is None:
+                            more = False
+                            break
+                        p = self._receive(msg, parser)
+                        if p is not None:
+                            batch.append(p)
+                            size += len(p.chunks)
+                    self._estimate(parser)
+                    self.notify(self._embed_progress())
+                    done, flight = flight, None
+                    complete = done is None or done.wait(lambda d=done: self._tick(d.items))
+                    if batch and complete and not self.cancelled():
+                        # A remote encoder (Ray) spreads one call over its workers: it gets
+                        # the whole batch.
+                        remote = getattr(self.encoder, "remote", False)
+                        mini = size if remote else min(MINI_BATCH, budget)
+                        flight = InFlight(pool, self.encoder, batch, mini, stop=stop, after=count)
+                    if done is not None:
+                        self._commit(done.items)  # while the next batch embeds
+                        if not complete:
+                            break
+                        rate = done.chunks / max(done.seconds, 1e-6)
+                        share = rate * COMMIT_SECONDS * BATCH_SHARE
+                        budget = int(min(COMMIT_CHUNKS, max(smallest, share)))
+                    if flight is None and (not more or self.cancelled()):
+                        break
+            finally:
+                halt.set()
         self.articles_expected = self.chunks_expected = 0
 
-    def _embed(self, batch: list[Pending], mini: int) -> bool:
-        """Embed one batch; False if cancelled part-way. If COMMIT_SECONDS pass since the last
-        commit, the articles finished so far are committed at once (the machine slowed down
-        more than the batch size allowed for)."""
-
-        def after(n: int) -> None:
-            self.chunks_done += n
-            self.notify(self._embed_progress())
-            if time.monotonic() - self.last_commit >= COMMIT_SECONDS:
-                self._commit(batch)
-
-        return embed_batch(self.encoder, batch, mini, stop=self.cancelled, after=after)
+    def _tick(self, items: list[Pending]) -> None:
+        """While a batch embeds: show progress, and if COMMIT_SECONDS have passed since the
+        last commit, commit its articles finished so far (the machine slowed down more than
+        the batch size allowed for)."""
+        self.notify(self._embed_progress())
+        if time.monotonic() - self.last_commit >= COMMIT_SECONDS:
+            self._commit(items)
 
     def _commit(self, items: list[Pending]) -> None:
         """Commit the embedded, not yet committed articles of ``items`` in one transaction."""
