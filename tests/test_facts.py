@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from askarchive.answer.extractive import extractive_answer
-from askarchive.answer.facts import best_span, kind_of
+from askarchive.answer.facts import best_span, kind_of, off_measure
 from askarchive.models import Citation, Passage
 
 
@@ -82,3 +82,29 @@ def test_the_sentence_holding_the_figure_is_preferred() -> None:
     question = "How much chocolate did Japan import in 1986?"
     answer = extractive_answer(question, [_passage(TRADE)], max_sentences=1)
     assert [s.text[:24] for s in answer.sentences] == ["Chocolate imports totall"]
+
+
+# Two figures: a stake in percent, and the money paid for it (wire copy of 1987).
+WON = (
+    "Allied-Lyons won control of the distiller last year in a battle against Gulf Canada, "
+    "which finally got a 49 pct stake after a settlement."
+)
+PAID = "Allied-Lyons paid about 600 mln U.S. dlrs for its 51 pct of the distiller, it said."
+
+
+def test_a_question_about_money_wants_the_amount_not_the_percentage() -> None:
+    question = "Roughly what did Allied-Lyons spend on its holding in the distiller?"
+    assert kind_of(question) == "figure"
+    span = best_span(PAID, "figure", question)
+    assert span is not None and span.text == "about 600 mln U.S. dlrs"
+    assert not off_measure(span, question)
+    pct = best_span(WON, "figure", question)
+    assert pct is not None and "49 pct" in pct.text and off_measure(pct, question)
+    answer = extractive_answer(question, [_passage(f"{WON} {PAID}")], max_sentences=1)
+    assert answer.lead is not None and answer.lead.text == "about 600 mln U.S. dlrs"
+
+
+def test_a_percentage_question_is_not_a_money_question() -> None:
+    question = "By how much did prices rise in March?"
+    span = best_span("Prices rose 2.5 pct in March.", "figure", question)
+    assert span is not None and not off_measure(span, question)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from askarchive.answer.facts import Span, best_span, kind_of
+from askarchive.answer.facts import Span, best_span, kind_of, off_measure
 from askarchive.answer.markdown import abstention_text, closest_markdown, sources_markdown
 from askarchive.answer.sentences import (
     Sentence,
@@ -63,6 +63,9 @@ MMR_LAMBDA = 0.7
 # Added to the relevance of a sentence that holds the kind of fact the question asks for
 # (facts.py). Chosen with benchmarks/newsqa.py and checked on benchmarks/answers.py (SQuAD).
 FACT_WEIGHT = 0.2
+# A figure of another measure than the one asked (a percentage where the question asks what
+# something cost: facts.off_measure) earns this share of FACT_WEIGHT.
+OFF_MEASURE_SHARE = 0.5
 # When some sentence holds such a fact, the relevance of those that do not is scaled by this:
 # a sentence that only restates the question's words does not answer it.
 NO_FACT_FACTOR = 0.6
@@ -276,7 +279,11 @@ def extractive_answer(
     facts = [best_span(c.text, kind, asked) if kind else None for c in cands]
     has_fact = np.array([f is not None for f in facts], dtype=bool)
     if has_fact.any():
-        rel = np.where(has_fact, rel + FACT_WEIGHT, rel * NO_FACT_FACTOR).astype(np.float32)
+        bonus = [
+            FACT_WEIGHT * (OFF_MEASURE_SHARE if f is not None and off_measure(f, asked) else 1.0)
+            for f in facts
+        ]
+        rel = np.where(has_fact, rel + np.asarray(bonus), rel * NO_FACT_FACTOR).astype(np.float32)
     best = float(rel.max())
     eligible = []
     for i in range(len(cands)):

@@ -97,6 +97,20 @@ _NUMBER = re.compile(
 _IN_DATE_BEFORE = re.compile(rf"\b{_MONTHS}\s*$", _I)
 _IN_DATE_AFTER = re.compile(rf"\s*(?:,\s*(?:19|20)\d\d\b|{_MONTHS})", _I)
 _MONEY = re.compile(rf"[$£€¥]\s?\d[\d,]*(?:\.\d+)?(?:\s*{_SCALE})?")
+# A question that asks what something cost, earned or was worth wants an amount of money; a
+# percentage or a count in the same sentence is another measure ("49 pct stake" is not what
+# Allied-Lyons spent). Verbs only: "by how much did prices rise" wants a percentage.
+_MONEY_ASKED = re.compile(
+    r"\b(?:spen[dt]s?|spending|pa(?:y|ys|id|ying)|costs?|costing|charg(?:e|es|ed|ing)"
+    r"|fetch(?:es|ed)?|borrow(?:s|ed)?|lend(?:s)?|lent|owe[sd]?|invest(?:s|ed)?|worth)\b",
+    _I,
+)
+_CURRENCY = re.compile(
+    r"[$£€¥]|\b(?:dlrs?|dollars?|cents?|pounds?|sterling|francs?|marks?|yen|yuan|euros?|lire"
+    r"|lira|crowns?|kron(?:a|e|er|or)|riyals?|dinars?|dirhams?|rupees?|pesos?|rand|shekels?"
+    r"|r[ou]bles?|guilders?|pence)\b",
+    _I,
+)
 _DATE = re.compile(
     rf"\b(?:\d{{1,2}}\s+{_MONTHS}(?:,?\s+\d{{4}})?|{_MONTHS}\s+\d{{1,2}}(?:,?\s+\d{{4}})?"
     rf"|{_MONTHS}\s+\d{{4}}|(?:on\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday"
@@ -265,6 +279,16 @@ def spans(sentence: str, kind: Kind, question: str) -> list[Span]:
     return found
 
 
+def off_measure(span: Span, question: str) -> bool:
+    """A figure of another measure than the one asked: not money, for a question about what
+    something cost."""
+    return (
+        span.kind == "figure"
+        and _MONEY_ASKED.search(question) is not None
+        and _CURRENCY.search(span.text) is None
+    )
+
+
 def best_span(sentence: str, kind: Kind, question: str) -> Span | None:
     """The fact span most likely to answer: one that shares no word with the question (the
     question's own subject is not its answer), for a figure one with a unit or scale, and
@@ -277,16 +301,16 @@ def best_span(sentence: str, kind: Kind, question: str) -> Span | None:
         m.start() for m in WORD.finditer(sentence) if normalize_term(m.group(0).lower()) in asked
     ]
 
-    def key(span: Span) -> tuple[bool, bool, int]:
+    def key(span: Span) -> tuple[bool, bool, bool, int]:
         words = {normalize_term(w) for w in WORD.findall(span.text.lower())}
         near = min((min(abs(a - span.start), abs(a - span.end)) for a in anchors), default=0)
         if kind == "figure":  # a figure without unit or scale is rarely the one asked for
             bare = not re.search(rf"[$£€¥%]|\d\s*{_SCALE}|\d\s+[a-z]", span.text)
-            return (bool(words & asked), bare, near)
+            return (bool(words & asked), off_measure(span, question), bare, near)
         # A lone capitalised word is more often part of something else than a name: it must
         # stand closer to the question's words to win.
         if kind in ("name", "place") and not re.search(r"[\s-]", span.text):
             near += LONE_WORD_PENALTY
-        return (bool(words & asked), False, near)
+        return (bool(words & asked), False, False, near)
 
     return min(found, key=key)
