@@ -97,7 +97,7 @@ _NUMBER = re.compile(
 _IN_DATE_BEFORE = re.compile(rf"\b{_MONTHS}\s*$", _I)
 _IN_DATE_AFTER = re.compile(rf"\s*(?:,\s*(?:19|20)\d\d\b|{_MONTHS})", _I)
 _MONEY = re.compile(rf"[$£€¥]\s?\d[\d,]*(?:\.\d+)?(?:\s*{_SCALE})?")
-# A question that asks what something cost, earned or was worth wants an amount of money; a
+# A question that asks what something cost, was spent or was worth wants an amount of money; a
 # percentage or a count in the same sentence is another measure ("49 pct stake" is not what
 # Allied-Lyons spent). Verbs only: "by how much did prices rise" wants a percentage.
 _MONEY_ASKED = re.compile(
