@@ -3,6 +3,7 @@ variant an index records, and (with the real model) vectors and a question path 
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -342,3 +343,12 @@ def test_search_and_ask_import_neither_torch_nor_sentence_transformers(tmp_path:
         check=False,
     )
     assert "RESULT [0, 0] []" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_the_cli_help_names_the_default_variant() -> None:
+    from askarchive.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    text = sub.choices["index"].format_help()
+    assert f"(default {variants.DEFAULT_ENCODER};" in " ".join(text.split())

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--encoder",
         choices=["int8", "fp32"],
         default=None,
-        help="vector variant of a new index or a rebuild (default fp32; an index keeps its own)",
+        help="vector variant of a new index or a rebuild (default int8; an index keeps its own)",
     )
     p.add_argument(
         "--device",
