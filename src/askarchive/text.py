@@ -209,7 +209,7 @@ def _sentence_offsets(segment: str) -> list[tuple[int, int]]:
     if n == -1 or n > size:
         return [(0, len(segment))]
     # The buffer is reused: only its first ``n`` bytes are this line's output.
-    count = out.raw[:n].rstrip(b"\0").count(b"\n") + 1
+    count = ctypes.string_at(out, n).rstrip(b"\0").count(b"\n") + 1
     # Byte offsets: the first byte of a sentence, and the last byte of its last character.
     first = np.frombuffer(starts, np.int32, count)
     last = np.frombuffer(ends, np.int32, count) + 1

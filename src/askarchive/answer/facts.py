@@ -279,14 +279,16 @@ def spans(sentence: str, kind: Kind, question: str) -> list[Span]:
     return found
 
 
+@lru_cache(maxsize=32)
+def _asks_money(question: str) -> bool:
+    # Asked of every figure span of every candidate sentence of one answer: computed once.
+    return _MONEY_ASKED.search(question) is not None
+
+
 def off_measure(span: Span, question: str) -> bool:
     """A figure of another measure than the one asked: not money, for a question about what
     something cost."""
-    return (
-        span.kind == "figure"
-        and _MONEY_ASKED.search(question) is not None
-        and _CURRENCY.search(span.text) is None
-    )
+    return span.kind == "figure" and _asks_money(question) and _CURRENCY.search(span.text) is None
 
 
 def best_span(sentence: str, kind: Kind, question: str) -> Span | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,15 +256,8 @@ class _Run:
                 while True:
                     batch: list[Pending] = []
                     size = 0
-                    while more and size < budget and not self.cancelled():
-                        msg = next(messages, None)
-                        if msg is None:
-                            more = False
-                            break
-                        p = self._receive(msg, parser)
-                        if p is not None:
-                            batch.append(p)
-                            size += len(p.chunks)
+                    if more:
+                        batch, size, more = self._take(messages, parser, budget)
                     self._estimate(parser)
                     self.notify(self._embed_progress())
                     done, flight = flight, None
@@ -287,6 +280,23 @@ class _Run:
             finally:
                 halt.set()
         self.articles_expected = self.chunks_expected = 0
+
+    def _take(
+        self, messages: Iterator[_Message], parser: Parser, budget: int
+    ) -> tuple[list[Pending], int, bool]:
+        """The parser's next articles, up to ``budget`` chunks: (articles, chunks, whether the
+        parser may send more)."""
+        batch: list[Pending] = []
+        size = 0
+        while size < budget and not self.cancelled():
+            msg = next(messages, None)
+            if msg is None:
+                return batch, size, False
+            p = self._receive(msg, parser)
+            if p is not None:
+                batch.append(p)
+                size += len(p.chunks)
+        return batch, size, True
 
     def _tick(self, items: list[Pending]) -> None:
         """While a batch embeds: show progress, and if COMMIT_SECONDS have passed since the
