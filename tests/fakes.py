@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from askarchive.embed.embedding import Tokens
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -26,8 +28,9 @@ class HashEmbedder:
         self.calls = 0
         self.encoded = 0
 
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in _WORD.finditer(text)]
+    def tokens(self, text: str) -> Tokens:
+        words = list(_WORD.finditer(text))
+        return Tokens([len(m.group()) for m in words], [m.span() for m in words])
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(_WORD.findall(t)) for t in texts]

@@ -4,7 +4,13 @@ import random
 
 import pytest
 
-from askarchive.index.chunking import ChunkSettings, chunk_article, embedding_text, sentence_spans
+from askarchive.index.chunking import (
+    ChunkSettings,
+    chunk_article,
+    chunk_with_tokens,
+    embedding_text,
+    sentence_spans,
+)
 from askarchive.models import Article
 from tests.fakes import HashEmbedder
 
@@ -66,7 +72,7 @@ def test_chunks_are_exact_slices_within_budget(seed: int) -> None:
         assert emb.count_tokens([t])[0] <= settings.max_tokens
         covered.update(range(c.start, c.end))
     # Every word of the body lands in some chunk.
-    for s, _ in emb.token_offsets(article.body):
+    for s, _ in emb.tokens(article.body).offsets:
         assert s in covered
     starts = [c.start for c in chunks]
     assert starts == sorted(starts) and len(set(starts)) == len(starts)
@@ -111,3 +117,59 @@ def test_real_tokenizer_budget(real_embedder) -> None:  # type: ignore[no-untype
     counts = real_embedder.count_tokens(texts)
     assert all(n <= settings.max_tokens for n in counts)
     assert all(article.body[c.start : c.end] == c.text for c in chunks)
+
+
+# Words and separators that a tokenizer treats unlike plain text: accents and combining marks,
+# CJK, ligatures, characters it drops (control, U+FFFD), spaces that are not plain (U+2028,
+# no-break), words longer than WordPiece takes, and abbreviations that split sentences oddly.
+ODD_WORDS = [
+    *WORDS,
+    "U.S.",
+    "3.5%",
+    "$1.1bn",
+    "unbelievably",
+    "Khasawneh",
+    "café",
+    "cafe\u0301",
+    "東京",
+    "İstanbul",
+    "Straße",
+    "ﬁnance",
+    "\u2028",
+    "\x1c",
+    "\x85",
+    "\ufffd",
+    "\u200b",
+    "—",
+    "'s",
+    "x" * 120,
+    "مرحبا",
+    "😀",
+    "Mr.",
+]
+ODD_SEPARATORS = [" ", " ", " ", "\n", "\t", "", "\u00a0", "\u2028", "\x1c", ". "]
+
+
+@pytest.mark.model
+def test_chunk_ids_are_what_the_encoder_would_get_from_the_text(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """The ids the chunker cuts from its article's tokens, wrapped by the encoder, equal the
+    encoder's own tokenization of the chunk's text; a chunk where they might not gets none."""
+    from askarchive.embed.ortencoder import Featurizer
+
+    featurizer = Featurizer(real_embedder._path)
+    rng = random.Random(3)
+    given = 0
+    for n in range(300):
+        body = "".join(
+            rng.choice(ODD_WORDS) + rng.choice(ODD_SEPARATORS) for _ in range(rng.randint(1, 150))
+        )
+        title = "".join(rng.choice(ODD_WORDS) + " " for _ in range(rng.randint(0, 40)))
+        article = Article(id=str(n), title=title, body=body, path="p")
+        settings = ChunkSettings(rng.randint(20, 160), rng.randint(0, 32))
+        chunks, texts, tokens = chunk_with_tokens(article, real_embedder, settings)
+        assert (chunks, texts) == chunk_article(article, real_embedder, settings)
+        want = [e.ids for e in featurizer.encodings(texts)]
+        for text, ids, (got, _) in zip(texts, want, featurizer.rows(texts, tokens), strict=True):
+            assert got == ids, text
+        given += sum(t is not None for t in tokens)
+    assert given > 200, "the chunks bounded by plain spaces have their ids"

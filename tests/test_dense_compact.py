@@ -134,3 +134,41 @@ def test_big_store_keeps_codes_and_saves_lazily(
         archive.index([arch])
     files = list(idx.glob("*.hnsw.faiss"))
     assert len(files) == 1 and faissfile.summary(files[0]) is not None
+
+
+@pytest.mark.parametrize("articles", [30, 60])
+def test_a_new_databases_graph_grows_with_its_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, articles: int
+) -> None:
+    """A first index adds each commit's vectors to the graph while the next batch embeds; the
+    save then only writes it. Past the threshold the graph turns to codes once, mid-run."""
+    # As in use, the codes' ranges are learnt from the first COMPACT_FROM vectors.
+    monkeypatch.setattr(faissindex, "COMPACT_FROM", 40)
+    monkeypatch.setattr(faissindex, "BUILD_BATCH", 40)
+    monkeypatch.setattr("askarchive.index.indexer.COMMIT_CHUNKS", 8)
+    builds: list[int] = []
+    build = faissindex.FaissMirror._build
+
+    def counted(self: faissindex.FaissMirror, count: int) -> DenseIndex:
+        builds.append(self.source.chunk_table().ids.size)
+        return build(self, count)
+
+    monkeypatch.setattr(faissindex.FaissMirror, "_build", counted)
+    arch, idx = tmp_path / "arch", tmp_path / "idx"
+    _write(arch, "a.jsonl", "alpha", articles)
+    with Archive.open(idx, embedder=HashEmbedder()) as archive:
+        report = archive.index([arch])
+        assert report.chunks == articles
+        # Built from the database only when the graph passed 40 chunks, before the last commit.
+        assert builds == ([] if articles < 40 else [builds[0]])
+        assert all(40 <= n < articles for n in builds)
+    with Archive.open(idx, embedder=HashEmbedder()) as reader:
+        dense = reader._store.dense_index()
+        assert dense.ntotal == articles and dense.compact == (articles >= 40)
+        assert_consistent(reader._store)
+        # It finds what a graph built from the database at the end finds.
+        built = reader._store.faiss._build(articles)
+        for query in ("alpha story number 7 item7", "topic3 item12", "story 40"):
+            qvec = reader.embedder.encode([query])[0]
+            got, want = dense.search(qvec, 20, None), built.search(qvec, 20, None)
+            np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=1e-6)

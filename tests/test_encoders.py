@@ -164,13 +164,11 @@ class Lengths:
     dim = 4
     pad = staticmethod(ortencoder.Featurizer.pad)
 
-    def encodings(self, texts: list[str]) -> list[Any]:
-        from types import SimpleNamespace
-
-        return [SimpleNamespace(ids=[len(t)] * len(t), type_ids=[0] * len(t)) for t in texts]
+    def rows(self, texts: list[str], tokens: Any = None) -> list[tuple[list[int], list[int]]]:
+        return [([len(t)] * len(t), [0] * len(t)) for t in texts]
 
     def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
-        return self.pad(self.encodings(texts))
+        return self.pad(self.rows(texts))
 
 
 def test_a_text_pool_runs_each_text_alone_and_keeps_the_order(tmp_path: Path) -> None:
@@ -352,3 +350,37 @@ def test_the_cli_help_names_the_default_variant() -> None:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     text = sub.choices["index"].format_help()
     assert f"(default {variants.DEFAULT_ENCODER};" in " ".join(text.split())
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("encoder", variants.ENCODERS)
+def test_the_chunkers_ids_give_the_vectors_of_the_texts(encoder: str) -> None:
+    """Bulk embedding takes each chunk's ids from the chunker instead of tokenizing its text
+    again; the vectors are the same to the last bit."""
+    from askarchive.embed.embedding import SentenceTransformerEmbedder
+    from askarchive.index.chunking import ChunkSettings, chunk_with_tokens
+    from askarchive.models import Article
+
+    emb = SentenceTransformerEmbedder(encoder=encoder)
+    body = " ".join(f"Sentence {i} says OPEC met in Vienna on June {i}, 1987." for i in range(60))
+    article = Article(id="a", title="Oil prices fall", body=body, path="p")
+    _, texts, tokens = chunk_with_tokens(article, emb, ChunkSettings(40, 8))
+    assert len(texts) > 4 and all(t is not None for t in tokens)
+    np.testing.assert_array_equal(emb.encode_tokens(texts, tokens), emb.encode(texts))
+
+
+def test_ids_cut_from_a_longer_text_are_used_only_by_a_wordpiece_tokenizer() -> None:
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    vocab = {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "probe": 3, "text": 4}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer()
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 1), ("[SEP]", 2)]
+    )
+    assert ortencoder._wrapping(tok) == ([1], [2])
+    # Byte-level BPE marks a word's leading space in its token: a word cut from the middle of
+    # an article is another token than the same word opening a text.
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel()
+    assert ortencoder._wrapping(tok) is None

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -330,3 +331,29 @@ def test_first_commit_comes_after_a_small_first_batch(tmp_path: Path) -> None:
     first = next(done for _, done, _, c in watch.seen if c > 0)
     per_article = -(-total // 12)
     assert first <= 2 * (indexer.MIN_BATCH + per_article) < total
+
+
+class IdsEmbedder(HashEmbedder):
+    """A hash embedder that also takes the chunker's ids, and keeps what it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.given: dict[str, list[int] | None] = {}
+
+    def encode_tokens(
+        self, texts: list[str], tokens: list[list[int] | None], batch_size: int = 32
+    ) -> object:
+        self.given.update(zip(texts, tokens, strict=True))
+        return self.encode(texts, batch_size)
+
+
+def test_the_chunkers_ids_reach_an_encoder_that_takes_them(
+    tmp_path: Path, archive_dir: Path
+) -> None:
+    emb = IdsEmbedder()
+    with _open(tmp_path, emb) as archive:
+        report = archive.index([archive_dir])
+    assert len(emb.given) == report.chunks > 0
+    for text, ids in emb.given.items():
+        # The fake's token id is a word's length: the title's words, then the chunk's.
+        assert ids == [len(w) for w in re.findall(r"\w+", text)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -36,6 +36,31 @@ class BatchEncoder(Protocol):
         ...
 
 
+@runtime_checkable
+class TokenEncoder(BatchEncoder, Protocol):
+    """An encoder that also takes the ids the chunker already has, so that bulk embedding does
+    not tokenize every chunk a second time (1.7% of a bare encode, ``benchmarks/indexing.py``).
+
+    The chunker offers ids only for chunks that begin and end at plain whitespace, cut from
+    their article's tokens (``Tokens``); the encoder uses them only where its tokenizer is known
+    to give those same ids for the chunk's text alone. Either way a text gets the same vector.
+    """
+
+    def encode_tokens(
+        self, texts: Sequence[str], tokens: Sequence[list[int] | None], batch_size: int = 32
+    ) -> np.ndarray:
+        """As ``encode``; ``tokens[i]``, when given, are the ids of ``texts[i]`` without special
+        tokens."""
+        ...
+
+
+class Tokens(NamedTuple):
+    """A text's model tokens, special tokens excluded: their ids and character spans."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+
+
 class Embedder(BatchEncoder, Protocol):
     """A model as the whole pipeline sees it: its tokens (for chunking) and its vectors."""
 
@@ -46,8 +71,8 @@ class Embedder(BatchEncoder, Protocol):
         """Model tokens per text, special tokens excluded."""
         ...
 
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        """Character span of every model token in ``text`` (special tokens excluded)."""
+    def tokens(self, text: str) -> Tokens:
+        """The model tokens of ``text`` (special tokens excluded)."""
         ...
 
 
@@ -144,11 +169,11 @@ class SentenceTransformerEmbedder:
         encs = self._tok().encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encs]
 
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+    def tokens(self, text: str) -> Tokens:
         # encode_batch lets go of the GIL while it runs (encode does not): the chunker runs on
         # the parser thread beside the encoder's threads, which need the GIL between texts.
         (enc,) = self._tok().encode_batch([text], add_special_tokens=False)
-        return list(enc.offsets)
+        return Tokens(enc.ids, enc.offsets)
 
     @property
     def loaded(self) -> bool:
@@ -217,6 +242,11 @@ class SentenceTransformerEmbedder:
         return self._bulk_choice
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return self.encode_tokens(texts, [None] * len(texts), batch_size)
+
+    def encode_tokens(
+        self, texts: Sequence[str], tokens: Sequence[list[int] | None], batch_size: int = 32
+    ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if len(texts) <= SMALL_BATCH:
@@ -226,10 +256,11 @@ class SentenceTransformerEmbedder:
             from askarchive.embed.ortencoder import EncoderUnavailable
 
             try:
-                return self._onnx.bulk(device).encode(texts, batch_size)
+                return self._onnx.bulk(device).encode(texts, batch_size, tokens=tokens)
             except EncoderUnavailable as exc:
                 self._onnx.reason = str(exc)
                 raise self._unavailable() from exc
+        # PyTorch tokenizes inside sentence-transformers: the given ids are not needed.
         model = self.load()
         if device != "cpu" and str(model.device) == "cpu":
             model.to(device)

@@ -48,6 +48,10 @@ def read_config(model_path: str) -> tuple[int, int]:
     return max_len, dim
 
 
+# One text's model input: token ids and token type ids, special tokens included.
+Row = tuple[list[int], list[int]]
+
+
 class Featurizer:
     """Texts to the model's input arrays, exactly as sentence-transformers prepares them."""
 
@@ -60,26 +64,68 @@ class Featurizer:
         # Counted with the special tokens, as the model sees them.
         tok.enable_truncation(self.max_length, strategy="longest_first")
         self._tok = tok
+        self._wrap = _wrapping(tok)
 
     def encodings(self, texts: Sequence[str]) -> list[Any]:
         # sentence-transformers strips each text before tokenizing it.
         return self._tok.encode_batch([str(t).strip() for t in texts])
 
+    def rows(
+        self, texts: Sequence[str], tokens: Sequence[list[int] | None] | None = None
+    ) -> list[Row]:
+        """Each text's model input. A text with ``tokens`` (its ids without special tokens, as
+        the chunker cut them from its article's) is not tokenized again: on a WordPiece (BERT)
+        tokenizer a text bounded by whitespace gets the same ids alone as inside its article."""
+        out: list[Row | None] = [None] * len(texts)
+        if tokens is not None and self._wrap is not None:
+            before, after = self._wrap
+            room = self.max_length - len(before) - len(after)
+            for i, ids in enumerate(tokens):
+                if ids is not None and len(ids) <= room:
+                    full = before + ids + after
+                    out[i] = (full, [0] * len(full))
+        todo = [i for i, row in enumerate(out) if row is None]
+        for i, enc in zip(todo, self.encodings([texts[i] for i in todo]), strict=True):
+            out[i] = (enc.ids, enc.type_ids)
+        return out  # type: ignore[return-value]
+
     @staticmethod
-    def pad(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), width), np.int64)
+    def pad(rows: Sequence[Row]) -> dict[str, np.ndarray]:
+        width = max(len(ids) for ids, _ in rows)
+        ids = np.zeros((len(rows), width), np.int64)
         mask = np.zeros_like(ids)
         types = np.zeros_like(ids)
-        for row, e in enumerate(encodings):
-            n = len(e.ids)
-            ids[row, :n] = e.ids
-            mask[row, :n] = 1
-            types[row, :n] = e.type_ids
+        for r, (row_ids, row_types) in enumerate(rows):
+            n = len(row_ids)
+            ids[r, :n] = row_ids
+            mask[r, :n] = 1
+            types[r, :n] = row_types
         return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
     def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        return self.pad(self.encodings(texts))
+        return self.pad(self.rows(texts))
+
+
+def _wrapping(tok: Any) -> tuple[list[int], list[int]] | None:
+    """The special ids put before and after one text's ids, if ids cut from a longer text can
+    be used as they are: only for a BERT normaliser, pre-tokeniser and WordPiece model, which
+    act on each whitespace-separated word alone, and type ids that are all 0. Else None."""
+    from tokenizers import models, normalizers, pre_tokenizers
+
+    if not (
+        isinstance(tok.normalizer, normalizers.BertNormalizer)
+        and isinstance(tok.pre_tokenizer, pre_tokenizers.BertPreTokenizer)
+        and isinstance(tok.model, models.WordPiece)
+    ):
+        return None
+    plain = tok.encode("probe text", add_special_tokens=False).ids
+    full = tok.encode("probe text")
+    for k in range(len(full.ids) - len(plain) + 1):
+        if full.ids[k : k + len(plain)] == plain:
+            if any(full.type_ids):
+                return None
+            return list(full.ids[:k]), list(full.ids[k + len(plain) :])
+    return None
 
 
 def cores() -> int:
@@ -144,16 +190,22 @@ class OrtEncoder:
         (out,) = self._session.run(None, feeds)
         return np.ascontiguousarray(out, dtype=np.float32)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Vectors in input order; texts are batched by token length so little is padded."""
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        tokens: Sequence[list[int] | None] | None = None,
+    ) -> np.ndarray:
+        """Vectors in input order; texts are batched by token length so little is padded.
+        ``tokens``: see ``Featurizer.rows``."""
         out = np.zeros((len(texts), self.dim), np.float32)
         if not texts:
             return out
-        encs = self.featurizer.encodings(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
+        rows = self.featurizer.rows(texts, tokens)
+        order = sorted(range(len(texts)), key=lambda i: len(rows[i][0]))
         for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            out[rows] = self.run(self.featurizer.pad([encs[i] for i in rows]))
+            part = order[start : start + batch_size]
+            out[part] = self.run(self.featurizer.pad([rows[i] for i in part]))
         return out
 
 
@@ -186,14 +238,20 @@ class TextPool:
     def run(self, features: dict[str, Any]) -> np.ndarray:
         return self.sessions[0].run(features)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Vectors in input order (``batch_size`` is ignored: every text runs alone)."""
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        tokens: Sequence[list[int] | None] | None = None,
+    ) -> np.ndarray:
+        """Vectors in input order (``batch_size`` is ignored: every text runs alone).
+        ``tokens``: see ``Featurizer.rows``."""
         import threading
 
         out = np.zeros((len(texts), self.dim), np.float32)
-        encs = self.featurizer.encodings(texts)
+        rows = self.featurizer.rows(texts, tokens)
         # Longest first, so the last texts to finish are short ones and no core idles long.
-        order = iter(sorted(range(len(texts)), key=lambda i: -len(encs[i].ids)))
+        order = iter(sorted(range(len(texts)), key=lambda i: -len(rows[i][0])))
         lock = threading.Lock()
         failed: list[BaseException] = []
 
@@ -204,7 +262,7 @@ class TextPool:
                 if i is None:
                     return
                 try:
-                    out[i] = session.run(self.featurizer.pad([encs[i]]))[0]
+                    out[i] = session.run(self.featurizer.pad([rows[i]]))[0]
                 except BaseException as exc:  # raised again in the caller's thread
                     failed.append(exc)
 

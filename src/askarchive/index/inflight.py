@@ -15,7 +15,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 
-from askarchive.embed.embedding import BatchEncoder
+from askarchive.embed.embedding import BatchEncoder, TokenEncoder
 from askarchive.index.work import Pending
 
 # How often the indexing thread looks up from waiting: progress, and commits by time.
@@ -37,7 +37,7 @@ def embed_batch(
     Texts go in length-sorted calls of at most ``mini`` (so little is padding); an article
     gets its vectors as soon as its last chunk is encoded. ``after(n)`` runs after each call
     of ``n`` texts; ``stop()`` is checked before each. Returns False if stopped
-    before every article was encoded.
+    before every article was encoded. A ``TokenEncoder`` gets the chunker's ids as well.
     """
     flat = [(p, j) for p in items for j in range(len(p.texts))]
     flat.sort(key=lambda pj: pj[0].chunks[pj[1]].tokens)
@@ -50,7 +50,13 @@ def embed_batch(
         if stop():
             break
         part = flat[start:end]
-        vecs = encoder.encode([p.texts[j] for p, j in part], batch_size=min(mini, ENCODE_BATCH))
+        texts = [p.texts[j] for p, j in part]
+        size = min(mini, ENCODE_BATCH)
+        if isinstance(encoder, TokenEncoder):
+            ids = [p.tokens[j] if p.tokens is not None else None for p, j in part]
+            vecs = encoder.encode_tokens(texts, ids, batch_size=size)
+        else:
+            vecs = encoder.encode(texts, batch_size=size)
         for (p, j), v in zip(part, vecs, strict=True):
             out[id(p)][j] = v
             filled[id(p)] += 1

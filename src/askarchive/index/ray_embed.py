@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import TypeAlias
 
-    from askarchive.embed.embedding import Embedder
+    from askarchive.embed.embedding import Embedder, Tokens
 
     # ``Archive.index(ray=...)``: None or False (no Ray), True, "" or "local" (a local Ray for
     # the run), an address (HOST:PORT, ray://HOST:PORT, auto), or a pool the caller keeps open.
@@ -225,8 +225,8 @@ class RayEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self.local.count_tokens(texts)
 
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        return self.local.token_offsets(text)
+    def tokens(self, text: str) -> Tokens:
+        return self.local.tokens(text)
 
     @property
     def workers(self) -> int:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from askarchive.index.chunking import ChunkSettings, chunk_article
+from askarchive.index.chunking import ChunkSettings, chunk_with_tokens
 from askarchive.models import Article, Chunk, Skipped
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ class Pending:
     texts: list[str]
     replaces: bool  # an older version of this article is stored
     file: FileWork  # the file it came from, marked done with its last article
+    tokens: list[list[int] | None] | None = None  # each text's ids, where the chunker knows them
     vectors: np.ndarray | None = None
     committed: bool = False
 
@@ -179,11 +180,11 @@ class Parser:
         self.announced += len(todo)
         self.bytes_done += fw.size
         for article, h in todo:
-            chunks, texts = chunk_article(article, self.embedder, self.settings)
+            chunks, texts, tokens = chunk_with_tokens(article, self.embedder, self.settings)
             if not chunks:
                 fw.skipped.append(Skipped(fw.path, f"article {article.title!r} has no text"))
                 continue
-            pending = Pending(article, h, chunks, texts, article.id in stored, fw)
+            pending = Pending(article, h, chunks, texts, article.id in stored, fw, tokens)
             if not self._put(("article", fw, pending)):
                 return False
         return self._put(("end", fw, [aid for aid in stored if aid not in seen]))

@@ -286,6 +286,7 @@ class FaissMirror:
         self._dense: DenseIndex | None = None
         self._dense_gen: int | None = None
         self._bad: set[Path] = set()  # files found unreadable: the next save replaces them
+        self._grows: bool | None = None  # whether ``apply`` builds a new database's graph
 
     def path(self, gen: int) -> Path:
         # ".hnsw" tells these files from the flat indexes of earlier versions, which are
@@ -385,14 +386,28 @@ class FaissMirror:
         return after <= LAG_LIMIT and dead <= DEAD_LIMIT * saved.ntotal
 
     def apply(self, added_ids: Sequence[int], vectors: np.ndarray, removed: Sequence[int]) -> None:
-        """Mirror one committed transaction into the in-memory index (caller just committed)."""
+        """Mirror one committed transaction into the in-memory index (caller just committed).
+
+        A graph not in memory is left to the next ``current()``, except in a new database: its
+        graph grows with each commit, while the next batch embeds, instead of being built whole
+        by the save at the end, while nothing else runs."""
         dense = self._dense
         if dense is None:
-            return
+            if self._grows is None:
+                _, total = self.source.chunks_after(-1)
+                self._grows = not removed and total == len(added_ids) and not self._generations()
+            if not self._grows:
+                return
+            dense = self._attach(DenseIndex.empty(self.source.dim))
         if removed:
             dense.remove(removed)
-        dense.add(added_ids, vectors)
-        self._dense_gen = self.source.generation
+        if not dense.compact and dense.ntotal - dense.dead + len(added_ids) >= COMPACT_FROM:
+            # Past the threshold the graph keeps 8-bit codes: built once from the database,
+            # which holds this transaction already.
+            dense = self._build(dense.ntotal - dense.dead + len(added_ids))
+        else:
+            dense.add(added_ids, vectors)
+        self._dense, self._dense_gen = dense, self.source.generation
 
     def save(self) -> None:
         """Write the index for the current generation atomically and drop older files."""
