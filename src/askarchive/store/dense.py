@@ -28,6 +28,7 @@ few missing vectors from SQLite in well under a second.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -248,13 +249,22 @@ class DenseIndex:
             params.sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
         # One query walks the graph on one thread anyway; an OpenMP team only adds start-up and
         # spinning, which cost several ms when the other core is busy (with the keyword query).
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
-        try:
+        with one_thread():
             sims, ids = self.index.search(q, n, params=params)
-        finally:
-            faiss.omp_set_num_threads(threads)
         return [(int(i), float(s)) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0]
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """FAISS on the calling thread alone (OpenMP's setting is per thread, so others keep theirs)."""
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 class VectorSource(Protocol):
@@ -390,7 +400,12 @@ class FaissMirror:
 
         A graph not in memory is left to the next ``current()``, except in a new database: its
         graph grows with each commit, while the next batch embeds, instead of being built whole
-        by the save at the end, while nothing else runs."""
+        by the save at the end, while nothing else runs. The encoder has every core meanwhile:
+        a second OpenMP thread here would only spin beside it."""
+        with one_thread():
+            self._apply(added_ids, vectors, removed)
+
+    def _apply(self, added_ids: Sequence[int], vectors: np.ndarray, removed: Sequence[int]) -> None:
         dense = self._dense
         if dense is None:
             if self._grows is None:
