@@ -125,6 +125,7 @@ def throughput(args: argparse.Namespace) -> None:
         bare: list[float] = []
         pipe: list[float] = []
         bare_cpu: list[float] = []
+        pipe_cpu: list[float] = []
         worst = 0.0
         # Rounds of bare, pipeline (each on a new store, same encoder object): on a shared
         # machine a load change hits neighbouring runs alike, so each round gives a ratio.
@@ -136,9 +137,10 @@ def throughput(args: argparse.Namespace) -> None:
             bare_cpu.append(cpu_seconds() - c)
             log(f"round {r + 1} of {args.rounds}: pipeline")
             with Archive.open(Path(tmp) / f"store-{r + 1}", embedder=emb) as archive:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), cpu_seconds()
                 report = archive.index([src.parent])
                 pipe.append(time.perf_counter() - t)
+                pipe_cpu.append(cpu_seconds() - c)
                 # Chunk ids follow the file's order, as ``texts`` does.
                 _, got = archive._store.all_vectors(emb.dim)  # type: ignore[attr-defined]
             worst = max(worst, float(abs(got - want).max()))
@@ -166,6 +168,13 @@ def throughput(args: argparse.Namespace) -> None:
     print(
         f"tokenizing the chunk texts (part of the bare encode; the pipeline reuses the "
         f"chunker's ids): {tokenize_s:.2f} s, {tokenize_s / bare_m:.1%} of the bare encode"
+    )
+    cpu_ratios = [b / p for b, p in zip(bare_cpu, pipe_cpu, strict=True)]
+    print(
+        f"CPU-seconds, bare {', '.join(f'{b:.1f}' for b in bare_cpu)}; pipeline "
+        f"{', '.join(f'{p:.1f}' for p in pipe_cpu)}; bare/pipeline median "
+        f"{statistics.median(cpu_ratios):.3f} (the share of the pipeline's work that is the "
+        "encode: its throughput ratio on two otherwise idle, saturated cores)"
     )
     print(
         f"the pipeline without encoding (stand-in encoder): {rest_s:.2f} s, {rest_cpu:.2f} "
