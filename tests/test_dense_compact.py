@@ -12,7 +12,7 @@ import pytest
 
 from askarchive import Archive
 from askarchive.store import dense as faissindex
-from askarchive.store import faissfile
+from askarchive.store import faissfile, mirror
 from askarchive.store.dense import DenseIndex
 from tests.fakes import HashEmbedder
 from tests.helpers import assert_consistent
@@ -83,8 +83,8 @@ def _write(folder: Path, name: str, prefix: str, n: int) -> None:
 def test_big_store_keeps_codes_and_saves_lazily(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(faissindex, "COMPACT_FROM", 40)
-    monkeypatch.setattr(faissindex, "LAG_LIMIT", 3)
+    monkeypatch.setattr(mirror, "COMPACT_FROM", 40)
+    monkeypatch.setattr(mirror, "LAG_LIMIT", 3)
     arch, idx = tmp_path / "arch", tmp_path / "idx"
     _write(arch, "a.jsonl", "alpha", 30)
     with Archive.open(idx, embedder=HashEmbedder()) as archive:
@@ -143,17 +143,17 @@ def test_a_new_databases_graph_grows_with_its_commits(
     """A first index adds each commit's vectors to the graph while the next batch embeds; the
     save then only writes it. Past the threshold the graph turns to codes once, mid-run."""
     # As in use, the codes' ranges are learnt from the first COMPACT_FROM vectors.
-    monkeypatch.setattr(faissindex, "COMPACT_FROM", 40)
+    monkeypatch.setattr(mirror, "COMPACT_FROM", 40)
     monkeypatch.setattr(faissindex, "BUILD_BATCH", 40)
     monkeypatch.setattr("askarchive.index.indexer.COMMIT_CHUNKS", 8)
     builds: list[int] = []
-    build = faissindex.FaissMirror._build
+    build = mirror.FaissMirror._build
 
-    def counted(self: faissindex.FaissMirror, count: int) -> DenseIndex:
+    def counted(self: mirror.FaissMirror, count: int) -> DenseIndex:
         builds.append(self.source.chunk_table().ids.size)
         return build(self, count)
 
-    monkeypatch.setattr(faissindex.FaissMirror, "_build", counted)
+    monkeypatch.setattr(mirror.FaissMirror, "_build", counted)
     arch, idx = tmp_path / "arch", tmp_path / "idx"
     _write(arch, "a.jsonl", "alpha", articles)
     with Archive.open(idx, embedder=HashEmbedder()) as archive:

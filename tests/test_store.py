@@ -12,7 +12,7 @@ import pytest
 
 from askarchive.models import Article, Chunk, DateWindow
 from askarchive.store import chunks as chunk_rows
-from askarchive.store.dense import FaissMirror
+from askarchive.store.mirror import FaissMirror
 from askarchive.store.sqlite import Store
 
 DIM = 8

@@ -39,7 +39,8 @@ from askarchive.errors import StoreCorrupt
 from askarchive.models import Article, Chunk, DateWindow
 from askarchive.store import articles, chunks, database, folder, manifest
 from askarchive.store.chunks import ChunkHit, ChunkTable
-from askarchive.store.dense import DenseIndex, FaissMirror
+from askarchive.store.dense import DenseIndex
+from askarchive.store.mirror import FaissMirror
 
 
 class Store:
