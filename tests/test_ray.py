@@ -69,7 +69,7 @@ def test_unreachable_address_is_one_line_and_quick(
 
 
 def test_addresses_are_read_as_documented() -> None:
-    from askarchive.index.ray_embed import RayUnavailable, _host_port, normalise
+    from askarchive.index.ray_address import RayUnavailable, _host_port, normalise
 
     assert normalise(None) is None and normalise(False) is None
     assert normalise(True) == "" and normalise("local") == "" and normalise(" ") == ""
