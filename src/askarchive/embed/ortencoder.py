@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 
@@ -50,6 +50,8 @@ def read_config(model_path: str) -> tuple[int, int]:
 
 # One text's model input: token ids and token type ids, special tokens included.
 Row = tuple[list[int], list[int]]
+# Each text's ids without special tokens where the chunker knows them (``Featurizer.rows``).
+Ids: TypeAlias = Sequence[list[int] | None] | None
 
 
 class Featurizer:
@@ -70,9 +72,7 @@ class Featurizer:
         # sentence-transformers strips each text before tokenizing it.
         return self._tok.encode_batch([str(t).strip() for t in texts])
 
-    def rows(
-        self, texts: Sequence[str], tokens: Sequence[list[int] | None] | None = None
-    ) -> list[Row]:
+    def rows(self, texts: Sequence[str], tokens: Ids = None) -> list[Row]:
         """Each text's model input. A text with ``tokens`` (its ids without special tokens, as
         the chunker cut them from its article's) is not tokenized again: on a WordPiece (BERT)
         tokenizer a text bounded by whitespace gets the same ids alone as inside its article."""
@@ -190,12 +190,7 @@ class OrtEncoder:
         (out,) = self._session.run(None, feeds)
         return np.ascontiguousarray(out, dtype=np.float32)
 
-    def encode(
-        self,
-        texts: Sequence[str],
-        batch_size: int = 32,
-        tokens: Sequence[list[int] | None] | None = None,
-    ) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 32, tokens: Ids = None) -> np.ndarray:
         """Vectors in input order; texts are batched by token length so little is padded.
         ``tokens``: see ``Featurizer.rows``."""
         out = np.zeros((len(texts), self.dim), np.float32)
@@ -238,12 +233,7 @@ class TextPool:
     def run(self, features: dict[str, Any]) -> np.ndarray:
         return self.sessions[0].run(features)
 
-    def encode(
-        self,
-        texts: Sequence[str],
-        batch_size: int = 32,
-        tokens: Sequence[list[int] | None] | None = None,
-    ) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 32, tokens: Ids = None) -> np.ndarray:
         """Vectors in input order (``batch_size`` is ignored: every text runs alone).
         ``tokens``: see ``Featurizer.rows``."""
         import threading
