@@ -61,8 +61,8 @@ class IndexProgress:
                 TimeRemainingColumn(),
                 console=err,
                 transient=True,
-                # Each redraw is Python on the cores the encoder uses; rich's default of ten a
-                # second costs it about four times as much CPU as two, which is enough here.
+                # Each redraw is Python on the cores the encoder uses: rich's default of ten a
+                # second takes CPU from it for nothing a reader can follow; two is enough.
                 refresh_per_second=2,
             )
             self._progress.start()
