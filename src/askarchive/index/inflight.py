@@ -53,7 +53,7 @@ def embed_batch(
         texts = [p.texts[j] for p, j in part]
         size = min(mini, ENCODE_BATCH)
         if isinstance(encoder, TokenEncoder):
-            ids = [p.tokens[j] if p.tokens is not None else None for p, j in part]
+            ids = [p.tokens[j] for p, j in part]
             vecs = encoder.encode_tokens(texts, ids, batch_size=size)
         else:
             vecs = encoder.encode(texts, batch_size=size)

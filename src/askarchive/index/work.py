@@ -42,7 +42,7 @@ class Pending:
     texts: list[str]
     replaces: bool  # an older version of this article is stored
     file: FileWork  # the file it came from, marked done with its last article
-    tokens: list[list[int] | None] | None = None  # each text's ids, where the chunker knows them
+    tokens: list[list[int] | None]  # each text's ids, where the chunker knows them
     vectors: np.ndarray | None = None
     committed: bool = False
 
